@@ -115,7 +115,7 @@ _PAPER['segmentation'].update(size=256, batch=32, epochs=300, lr=1e-3, rounds=2,
 _PAPER['fid'].update(max_images=50000)
 PROFILES = dict(smoke=_SMOKE, demo=_DEMO, paper=_PAPER)
 
-# %% ../nbs/00_core.ipynb #795bcd74
+# %% ../nbs/00_core.ipynb #1312bebc
 STAGE_KEYS = ('data', 'gan', 'classification', 'segmentation', 'fid', 'report')
 
 def _set_dotted(cfg, key, val, profile):
@@ -137,7 +137,9 @@ def resolve_config(profile:str='smoke',  # Profile name: smoke, demo or paper
     if profile not in PROFILES: raise ConfigError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
     if stage is not None and stage not in STAGE_KEYS: raise ConfigError(f"unknown stage {stage!r}; choose one of: {', '.join(STAGE_KEYS)}")
     cfg = copy.deepcopy(PROFILES[profile])
-    for k,v in (overrides or {}).items(): _set_dotted(cfg, k, v, profile)
+    try: env_over = json.loads(os.environ.get('SSGNET_OVERRIDES') or '{}')
+    except json.JSONDecodeError as e: raise ConfigError(f"SSGNET_OVERRIDES is not a JSON dict ({e}); unset it or use ssgnet run -p key=value") from e
+    for k,v in {**env_over, **(overrides or {})}.items(): _set_dotted(cfg, k, v, profile)
     for k,v in kw.items():
         if v is None: continue
         if stage and k in cfg[stage]: cfg[stage][k] = v
