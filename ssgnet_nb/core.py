@@ -12,10 +12,10 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['SETTINGS_DEFAULTS', 'PATH_KEYS', 'PROFILES', 'STAGE_KEYS', 'HASH_IGNORE', 'SSGNetError', 'ConfigError',
-           'find_settings', 'get_settings', 'prepared_dir', 'raw_dir', 'runs_dir', 'reports_dir', 'resolve_config',
-           'config_hash', 'seed_everything', 'get_device', 'bf16_supported', 'setup_torch', 'autocast', 'atomic_open',
-           'atomic_write', 'write_json', 'read_json', 'CheckpointError', 'file_sha256', 'save_checkpoint',
-           'load_checkpoint', 'RunDir', 'new_run', 'list_runs', 'find_run', 'file_lock', 'progress']
+           'find_settings', 'get_settings', 'prepared_dir', 'raw_dir', 'runs_dir', 'reports_dir', 'env_vars',
+           'resolve_config', 'config_hash', 'seed_everything', 'get_device', 'bf16_supported', 'setup_torch',
+           'autocast', 'atomic_open', 'atomic_write', 'write_json', 'read_json', 'CheckpointError', 'file_sha256',
+           'save_checkpoint', 'load_checkpoint', 'RunDir', 'new_run', 'list_runs', 'find_run', 'file_lock', 'progress']
 
 # %% ../nbs/00_core.ipynb #98e25e4d
 class SSGNetError(Exception):
@@ -82,7 +82,22 @@ def reports_dir(dataset:str=None) -> Path:
     r = get_settings()['reports_path']
     return r/dataset if dataset else r
 
-# %% ../nbs/00_core.ipynb #48726c01
+# %% ../nbs/00_core.ipynb #1ee6ecf1
+@contextlib.contextmanager
+def env_vars(**kv):
+    "Set environment variables for the duration of a `with` block (None unsets), then restore the previous values."
+    old = {k: os.environ.get(k) for k in kv}
+    try:
+        for k,v in kv.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = str(v)
+        yield
+    finally:
+        for k,v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+# %% ../nbs/00_core.ipynb #212d2345
 _SMOKE = dict(
     seed=0, precision='fp32', auto_upstream=True,
     data=dict(size=32, limit=dict(train=32, val=8, test=8)),
@@ -115,7 +130,7 @@ _PAPER['segmentation'].update(size=256, batch=32, epochs=300, lr=1e-3, rounds=2,
 _PAPER['fid'].update(max_images=50000)
 PROFILES = dict(smoke=_SMOKE, demo=_DEMO, paper=_PAPER)
 
-# %% ../nbs/00_core.ipynb #1312bebc
+# %% ../nbs/00_core.ipynb #dbbe393f
 STAGE_KEYS = ('data', 'gan', 'classification', 'segmentation', 'fid', 'report')
 
 def _set_dotted(cfg, key, val, profile):
@@ -148,7 +163,7 @@ def resolve_config(profile:str='smoke',  # Profile name: smoke, demo or paper
     cfg.update(profile=profile, dataset=dataset, stage=stage)
     return cfg
 
-# %% ../nbs/00_core.ipynb #9133fc03
+# %% ../nbs/00_core.ipynb #a15fa5cc
 HASH_IGNORE = ('force', 'stage', 'run_id', 'run_dir')
 
 def config_hash(cfg:dict, # Configuration (any JSON-able nested dict)
@@ -158,7 +173,7 @@ def config_hash(cfg:dict, # Configuration (any JSON-able nested dict)
     d = {k:v for k,v in cfg.items() if k not in HASH_IGNORE}
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
-# %% ../nbs/00_core.ipynb #92558140
+# %% ../nbs/00_core.ipynb #36aa55a1
 def seed_everything(seed:int=0 # Seed for python, numpy and torch
                    ) -> int:
     "Seed python's `random`, NumPy and torch (all devices); returns `seed`."
@@ -211,7 +226,7 @@ def autocast(device, precision:str='fp32'):
     if precision == 'bf16': return torch.autocast(dev.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
-# %% ../nbs/00_core.ipynb #d8ac929d
+# %% ../nbs/00_core.ipynb #1da19485
 @contextlib.contextmanager
 def atomic_open(path:Path,  # Target file
                 mode:str='wb' # 'wb' or 'w'
@@ -250,7 +265,7 @@ def read_json(path:Path):
     except FileNotFoundError: raise SSGNetError(f"{path} does not exist")
     except json.JSONDecodeError as e: raise SSGNetError(f"{path} is not valid JSON ({e}); delete it and re-run the stage that writes it")
 
-# %% ../nbs/00_core.ipynb #aa80862c
+# %% ../nbs/00_core.ipynb #e3fa78bf
 class CheckpointError(SSGNetError):
     "A checkpoint that is missing, corrupt or does not match its hash."
 
@@ -287,7 +302,7 @@ def load_checkpoint(path:Path,          # A `.pt` file written by `save_checkpoi
     try: return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e: raise CheckpointError(f"checkpoint {path} cannot be read ({type(e).__name__}: {e}); delete it to resume from the previous snapshot, or re-run with --force") from e
 
-# %% ../nbs/00_core.ipynb #57af66d0
+# %% ../nbs/00_core.ipynb #c7bb21e2
 class RunDir:
     "A run folder: `config.json`, `log.txt`, `metrics.jsonl`, `done.json`."
     def __init__(self, path:Path): self.path = Path(path)
@@ -354,7 +369,7 @@ def find_run(cfg:dict, stage:str=None, sub:str=None, finished:bool=True) -> RunD
         if r.name.endswith('-' + h) and (r.finished or not finished): return r
     return None
 
-# %% ../nbs/00_core.ipynb #47092ee8
+# %% ../nbs/00_core.ipynb #84e8cfb1
 @contextlib.contextmanager
 def file_lock(path:Path # Lock file (created if missing)
              ):

@@ -1,0 +1,37 @@
+# ssgnet_nb: everything a fresh machine with python3 and make needs.
+#   make demo    install, run the whole pipeline on the built-in demo dataset (demo profile), print the report path
+#   make test    install if needed, run every notebook (nbdev-test) and pytest; ends with "N passed, N failed"
+#   make export  notebooks -> library (nbdev-export), then strip outputs (nbdev-clean)
+#   make bench   run the benchmarks in bench/ (they write BENCHMARKS.md)
+SHELL := /bin/bash
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ssgnet-installed
+
+.PHONY: install demo test export bench clean-reports
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+	@$(BIN)/python -c "import ssgnet_nb, torch, fastai, timm, cleanfid, nbdev, papermill" || { echo "install failed: see the pip output above"; exit 1; }
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ssgnet_nb)" >/dev/null 2>&1
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/ssgnet run demo --profile demo; rc=$$?; echo; echo "Report: $(CURDIR)/reports/demo/index.html"; exit $$rc
+
+test: install
+	$(BIN)/python tests/run_suite.py
+
+export: install
+	$(BIN)/nbdev-export
+	$(BIN)/nbdev-clean
+
+bench: install
+	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean-reports:
+	rm -rf reports/*/ reports/index.html

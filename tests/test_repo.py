@@ -1,0 +1,40 @@
+"The repository's own invariants: library in sync with notebooks, notebooks clean, every stage notebook parameterisable."
+import json, shutil, subprocess, sys, filecmp
+from pathlib import Path
+import nbformat, pytest
+from ssgnet_nb.cli import STAGES, check_parameters, notebook_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+NBS = sorted((ROOT/'nbs').glob('*.ipynb'))
+
+def test_library_in_sync_with_notebooks(tmp_path):
+    for p in ('nbs', 'ssgnet_nb'): shutil.copytree(ROOT/p, tmp_path/p, ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copy(ROOT/'pyproject.toml', tmp_path)
+    subprocess.run([str(Path(sys.executable).parent/'nbdev-export')], cwd=tmp_path, check=True, capture_output=True)
+    cmp = filecmp.dircmp(ROOT/'ssgnet_nb', tmp_path/'ssgnet_nb', ignore=['__pycache__'])
+    def diffs(c, pre=''):
+        out = [pre + f for f in c.diff_files + c.left_only + c.right_only]
+        for k, sub in c.subdirs.items(): out += diffs(sub, pre + k + '/')
+        return out
+    assert diffs(cmp) == [], "ssgnet_nb/ differs from what nbdev-export makes of nbs/: run `make export` and commit both"
+
+@pytest.mark.parametrize('nb', NBS, ids=lambda p: p.name)
+def test_notebook_is_clean(nb):
+    d = json.loads(nb.read_text())
+    for c in d['cells']:
+        if c['cell_type'] == 'code': assert c['outputs'] == [] and c['execution_count'] is None, f"{nb.name} has outputs: run `make export`"
+        assert set(c.get('metadata', {})) <= {'tags'}, f"{nb.name}: cell metadata {set(c['metadata'])}"
+
+STAGE_NBS = [ROOT/'nbs'/v['nb'] for v in STAGES.values() if (ROOT/'nbs'/v['nb']).exists()]
+
+@pytest.mark.parametrize('nb', STAGE_NBS, ids=lambda p: p.name)
+def test_stage_notebook_parameters_are_injected(nb):
+    params = notebook_parameters(nb)
+    assert params['dataset'] == 'demo' and params['profile'] == 'smoke'   # defaults: smoke on demo
+    assert check_parameters(nb) == {'dataset': 'probe', 'profile': 'paper'}
+
+def test_lost_parameters_tag_is_caught(tmp_path):
+    nb = nbformat.read(ROOT/'nbs'/'01_data.ipynb', as_version=4)
+    for c in nb.cells: c.metadata.pop('tags', None)
+    nbformat.write(nb, tmp_path/'x.ipynb')
+    with pytest.raises(Exception, match='were overwritten'): check_parameters(tmp_path/'x.ipynb')
