@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ssgnet-installed
 
-.PHONY: install demo test export bench clean-reports
+.PHONY: install demo test export bench clean-reports chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,8 +23,14 @@ install: $(STAMP)
 demo: install
 	$(BIN)/ssgnet run demo --profile demo; rc=$$?; echo; echo "Report: $(CURDIR)/reports/demo/index.html"; exit $$rc
 
-test: install
+test: install chromium
 	$(BIN)/python tests/run_suite.py
+
+# The browser test drives Debian's chromium (never a downloaded browser build).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "could not install chromium (need root and Debian's apt): the browser test will fail"; }
 
 export: install
 	$(BIN)/nbdev-export

@@ -88,7 +88,7 @@ def check_parameters(nb_path:Path,     # A stage notebook
     notebook_parameters(nb_path)   # and exactly one tagged cell, near the top
     return got
 
-# %% ../nbs/07_cli.ipynb #22e2bddf
+# %% ../nbs/07_cli.ipynb #7e14c282
 def render_html(nb_path:Path,         # Executed notebook
                 with_code:bool=False  # Keep input cells
                ) -> Path:
@@ -97,6 +97,7 @@ def render_html(nb_path:Path,         # Executed notebook
     from nbconvert import HTMLExporter
     ex = HTMLExporter(exclude_input=not with_code, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = ex.from_notebook_node(nbformat.read(str(nb_path), as_version=4))
+    body = re.sub(r'<script[^>]*src="https?://[^"]*require(\.min)?\.js"[^>]*>\s*</script>', '', body)  # no widgets: require.js only costs an offline fetch
     return atomic_write(Path(nb_path).with_suffix('.html'), body)
 
 def run_stage(stage:str,              # Stage name (see `STAGES`)
