@@ -88,7 +88,7 @@ def check_parameters(nb_path:Path,     # A stage notebook
     notebook_parameters(nb_path)   # and exactly one tagged cell, near the top
     return got
 
-# %% ../nbs/07_cli.ipynb #7e14c282
+# %% ../nbs/07_cli.ipynb #a1350a17
 def render_html(nb_path:Path,         # Executed notebook
                 with_code:bool=False  # Keep input cells
                ) -> Path:
@@ -120,9 +120,10 @@ def run_stage(stage:str,              # Stage name (see `STAGES`)
     os.environ['SSGNET_OVERRIDES'] = json.dumps(overrides or {})
     t0 = time.time()
     try:
-        pm.execute_notebook(str(nb_in), str(nb_out), parameters=parameters, cwd=str(nb_in.parent), kernel_name='python3',
-                            progress_bar=sys.stdout.isatty() if progress_bar is None else progress_bar)
-        rec.update(status='ok')
+        nb = pm.execute_notebook(str(nb_in), str(nb_out), parameters=parameters, cwd=str(nb_in.parent), kernel_name='python3',
+                                 progress_bar=sys.stdout.isatty() if progress_bar is None else progress_bar, iopub_timeout=30)
+        skipped = [i for i,c in enumerate(nb.cells) if c.cell_type == 'code' and c.source.strip() and c.get('execution_count') is None]
+        rec.update(status='failed', error=f"cells {skipped[:5]} were not executed") if skipped else rec.update(status='ok')
     except pm.PapermillExecutionError as e:
         rec.update(status='failed', error=f"{e.ename}: {e.evalue}"[:2000])
     except Exception as e:

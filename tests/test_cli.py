@@ -46,7 +46,7 @@ def test_run_data_stage_end_to_end(tmp_path):
 def test_run_with_code_keeps_inputs(tmp_path):
     r = run(['run', 'demo', '--profile', 'smoke', '--stages', 'data', '--with-code'], tmp_path)
     assert r.returncode == 0, r.stderr
-    assert 'ensure_prepared(' in (tmp_path/'reports'/'demo'/'01_data.html').read_text()
+    assert 'ensure_prepared' in (tmp_path/'reports'/'demo'/'01_data.html').read_text()
 
 def _nb(path, *sources):
     nb = nbformat.v4.new_notebook()
