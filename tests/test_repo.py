@@ -38,3 +38,9 @@ def test_lost_parameters_tag_is_caught(tmp_path):
     for c in nb.cells: c.metadata.pop('tags', None)
     nbformat.write(nb, tmp_path/'x.ipynb')
     with pytest.raises(Exception, match='were overwritten'): check_parameters(tmp_path/'x.ipynb')
+
+@pytest.mark.parametrize('nb', NBS, ids=lambda p: p.name)
+def test_notebooks_leave_the_users_environment_alone(nb):
+    "A cell that sets then deletes SSGNET_* variables would wipe a user's own setting (and papermill's): use core.env_vars."
+    src = '\n'.join(''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code')
+    assert 'del os.environ[' not in src and "os.environ.pop('SSGNET" not in src, f"{nb.name}: use `with env_vars(SSGNET_...=...)` instead"
