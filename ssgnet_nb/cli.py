@@ -88,7 +88,7 @@ def check_parameters(nb_path:Path,     # A stage notebook
     notebook_parameters(nb_path)   # and exactly one tagged cell, near the top
     return got
 
-# %% ../nbs/07_cli.ipynb #a1350a17
+# %% ../nbs/07_cli.ipynb #e51ef0e8
 def render_html(nb_path:Path,         # Executed notebook
                 with_code:bool=False  # Keep input cells
                ) -> Path:
@@ -116,21 +116,17 @@ def run_stage(stage:str,              # Stage name (see `STAGES`)
     parameters = dict(dataset=dataset, profile=profile, **(params or {}))
     rec = dict(stage=stage, notebook=nb_out.name, html=nb_out.with_suffix('.html').name, parameters=parameters,
                overrides=overrides or {}, started=datetime.datetime.now().isoformat(timespec='seconds'))
-    old = os.environ.get('SSGNET_OVERRIDES')
-    os.environ['SSGNET_OVERRIDES'] = json.dumps(overrides or {})
     t0 = time.time()
     try:
-        nb = pm.execute_notebook(str(nb_in), str(nb_out), parameters=parameters, cwd=str(nb_in.parent), kernel_name='python3',
-                                 progress_bar=sys.stdout.isatty() if progress_bar is None else progress_bar, iopub_timeout=30)
+        with env_vars(SSGNET_OVERRIDES=json.dumps(overrides or {})):
+            nb = pm.execute_notebook(str(nb_in), str(nb_out), parameters=parameters, cwd=str(nb_in.parent), kernel_name='python3',
+                                     progress_bar=sys.stdout.isatty() if progress_bar is None else progress_bar, iopub_timeout=30)
         skipped = [i for i,c in enumerate(nb.cells) if c.cell_type == 'code' and c.source.strip() and c.get('execution_count') is None]
         rec.update(status='failed', error=f"cells {skipped[:5]} were not executed") if skipped else rec.update(status='ok')
     except pm.PapermillExecutionError as e:
         rec.update(status='failed', error=f"{e.ename}: {e.evalue}"[:2000])
     except Exception as e:
         rec.update(status='failed', error=f"{type(e).__name__}: {e}"[:2000])
-    finally:
-        if old is None: os.environ.pop('SSGNET_OVERRIDES', None)
-        else: os.environ['SSGNET_OVERRIDES'] = old
     rec['duration_s'] = round(time.time() - t0, 1)
     if nb_out.is_file():
         try: render_html(nb_out, with_code)
