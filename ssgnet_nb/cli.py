@@ -88,7 +88,7 @@ def check_parameters(nb_path:Path,     # A stage notebook
     notebook_parameters(nb_path)   # and exactly one tagged cell, near the top
     return got
 
-# %% ../nbs/07_cli.ipynb #e51ef0e8
+# %% ../nbs/07_cli.ipynb #bc47f0ef
 def render_html(nb_path:Path,         # Executed notebook
                 with_code:bool=False  # Keep input cells
                ) -> Path:
@@ -118,7 +118,7 @@ def run_stage(stage:str,              # Stage name (see `STAGES`)
                overrides=overrides or {}, started=datetime.datetime.now().isoformat(timespec='seconds'))
     t0 = time.time()
     try:
-        with env_vars(SSGNET_OVERRIDES=json.dumps(overrides or {})):
+        with env_vars(SSGNET_OVERRIDES=json.dumps(overrides or {}), MPLBACKEND=None):   # MPLBACKEND=Agg would hide every figure
             nb = pm.execute_notebook(str(nb_in), str(nb_out), parameters=parameters, cwd=str(nb_in.parent), kernel_name='python3',
                                      progress_bar=sys.stdout.isatty() if progress_bar is None else progress_bar, iopub_timeout=30)
         skipped = [i for i,c in enumerate(nb.cells) if c.cell_type == 'code' and c.source.strip() and c.get('execution_count') is None]

@@ -97,28 +97,33 @@ def env_vars(**kv):
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
 
-# %% ../nbs/00_core.ipynb #212d2345
+# %% ../nbs/00_core.ipynb #48f7a2c6
 _SMOKE = dict(
     seed=0, precision='fp32', auto_upstream=True,
     data=dict(size=32, limit=dict(train=32, val=8, test=8)),
     gan=dict(cfg='stylegan3-t', resolution=32, z_dim=32, w_dim=32, map_layers=2, cbase=1024, cmax=32, batch=4,
              kimg=0.024, tick_kimg=0.008, snap=1, gamma=0.5, glr=0.0025, dlr=0.002, ema_kimg=None, ema_rampup=0.05,
-             aug='ada', ada_target=0.6, ada_kimg=100, ada_interval=4, r1_interval=16, blur_sigma=0, psi=1.0,
+             aug='ada', ada_target=0.6, ada_kimg=100, ada_interval=4, ada_p=0.2, r1_interval=16, blur_sigma=None,
+             blur_fade_kimg=None, mbstd_group=4, batch_gpu=None, psi=1.0, keep_snapshots=3, grid_size=16,
              pool_per_class=8, pool_total=16),
     classification=dict(arch='resnet18', size=32, batch=16, epochs=1, schedule='fine_tune', lr=2e-3,
-                        settings=['original', 'balanced', 0.2], seeds=[0], pretrained=True, patience=6),
+                        settings=['original', 'balanced', 0.2], seeds=[0], pretrained=True, patience=6,
+                        unfreeze=2, lr_patience=3, min_lr=5e-5, freeze_epochs=1, tstr=True, bootstrap=2000),
     segmentation=dict(model='unet', encoder='resnet18', size=32, batch=8, epochs=1, lr=1e-3, loss='bce_dice',
-                      rounds=1, pool_size=16, seeds=[0], pretrained=True),
-    fid=dict(mode='clean', max_images=32, batch=16, snapshots=True),
+                      rounds=1, pool_size=16, seeds=[0], pretrained=True, unet_drop_last_stage=None, transunet=None,
+                      transunet_encoder=None, transunet_size=None, kappa=32.0, lam=32.0, confidence=None, soft_labels=False,
+                      warm_start=False, early_stop=False, save_models=True),
+    fid=dict(mode='clean', max_images=32, batch=16, snapshots=True, fallback=True, force_fid=False, domain_dims=16,
+             domain_steps=80, domain_size=32),
     report=dict(),
 )
 _DEMO = copy.deepcopy(_SMOKE)
 _DEMO.update(auto_upstream=False)
 _DEMO['data'].update(size=64, limit=None)
-_DEMO['gan'].update(resolution=64, z_dim=64, w_dim=64, cbase=2048, cmax=64, batch=8, kimg=2.0, tick_kimg=0.25, snap=4,
+_DEMO['gan'].update(resolution=64, z_dim=64, w_dim=64, cbase=2048, cmax=64, batch=8, kimg=0.25, tick_kimg=0.05, snap=1,
                     pool_per_class=120, pool_total=200)
-_DEMO['classification'].update(size=64, batch=32, epochs=8, settings=['original', 'balanced', 0.2, 0.5], seeds=[0, 1, 2])
-_DEMO['segmentation'].update(size=64, batch=16, epochs=10, rounds=2, pool_size=200, seeds=[0])
+_DEMO['classification'].update(size=64, batch=32, epochs=10, lr=1e-2, settings=['original', 'balanced', 0.2, 0.5], seeds=[0, 1, 2])
+_DEMO['segmentation'].update(encoder='regnetx_002', size=64, batch=16, epochs=8, rounds=2, pool_size=200, seeds=[0])
 _DEMO['fid'].update(max_images=200)
 _PAPER = copy.deepcopy(_DEMO)
 _PAPER.update(seed=42)
@@ -126,7 +131,8 @@ _PAPER['data'].update(size=256)
 _PAPER['gan'].update(resolution=256, z_dim=512, w_dim=512, cbase=32768, cmax=512, batch=32, kimg=5000, tick_kimg=4,
                      snap=20, gamma=2.0, ada_kimg=500, pool_per_class=None, pool_total=10000)
 _PAPER['classification'].update(arch='resnet50', size=224, batch=64, epochs=100, schedule='paper', lr=5e-3, seeds=[0, 1, 2])
-_PAPER['segmentation'].update(size=256, batch=32, epochs=300, lr=1e-3, rounds=2, pool_size=10000, seeds=[0, 1, 2])
+_PAPER['segmentation'].update(encoder='resnet34', size=256, batch=32, epochs=300, lr=1e-3, rounds=2, pool_size=10000, seeds=[0, 1, 2],
+                               transunet='R50-ViT-B_16', transunet_size=224)
 _PAPER['fid'].update(max_images=50000)
 PROFILES = dict(smoke=_SMOKE, demo=_DEMO, paper=_PAPER)
 

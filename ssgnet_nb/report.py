@@ -13,7 +13,8 @@ from .core import *
 from .data import DATASETS, get_dataset, load_manifest, prepared_dir, SPLITS, show_grid
 
 # %% auto #0
-__all__ = ['set_style', 'save_figure', 'mean_std', 'to_latex', 'save_table', 'gather_runs', 'latest_finished', 'dataset_overview']
+__all__ = ['set_style', 'save_figure', 'mean_std', 'to_latex', 'save_table', 'gather_runs', 'latest_finished', 'dataset_overview',
+           'gan_section', 'classification_section', 'segmentation_section', 'fid_section']
 
 # %% ../nbs/06_report.ipynb #79ca64fa
 def set_style():
@@ -111,3 +112,75 @@ def dataset_overview(names:list=None # Datasets (default: every prepared one)
         rows.append({'Dataset': info.title, 'Modality': info.modality, 'Task': ' + '.join(t[:3].capitalize() + '.' for t in info.tasks),
                      '#classes': len(info.classes), 'Images per class': per_class, '#train': counts['train'], '#val': counts['val'], '#test': counts['test']})
     return pd.DataFrame(rows)
+
+# %% ../nbs/06_report.ipynb #befc1c87
+def _run_of(runs, stage, sub=None):
+    r = latest_finished(runs, stage)
+    if sub is not None and len(r): r = r[r['sub'] == sub]
+    return RunDir(r.path.iloc[-1]) if len(r) else None
+
+def gan_section(dataset:str, runs:pd.DataFrame) -> dict|None:
+    "Per class: the newest finished generator's real and latest fake grids (one figure each) and its training curves."
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    out = {}
+    for c in get_dataset(dataset).classes:
+        run = _run_of(runs, 'gan', c)
+        if run is None: continue
+        fakes = sorted(run.path.glob('fakes[0-9]*.png'))
+        panels = [('real', run/'reals.png')] + ([(f'synthetic ({fakes[-1].stem[5:].lstrip("0") or 0} images shown)', fakes[-1])] if fakes else [])
+        panels = [(t, p) for t, p in panels if p.is_file()]
+        if not panels: continue
+        fig, axs = plt.subplots(1, len(panels), figsize=(4.2*len(panels), 4.4), squeeze=False)
+        for ax, (t, p) in zip(axs[0], panels): ax.imshow(np.asarray(Image.open(p).convert('RGB'))); ax.set_title(t); ax.axis('off')
+        fig.suptitle(f'{dataset} / {c}: generator {run.name}')
+        save_figure(fig, f'gan_grid_{c}', dataset)
+        m = pd.DataFrame(run.metrics())
+        if len(m) and {'kimg', 'loss_G', 'loss_D'} <= set(m):
+            f2, ax = plt.subplots(1, 2, figsize=(9, 3))
+            m.plot(x='kimg', y=['loss_G', 'loss_D'], ax=ax[0], marker='.'); ax[0].set_title('losses (non-saturating)'); ax[0].set_xlabel('kimg')
+            if 'p' in m: m.plot(x='kimg', y='p', ax=ax[1], marker='.', legend=False); ax[1].set_title('ADA augmentation probability p'); ax[1].set_xlabel('kimg')
+            save_figure(f2, f'gan_curves_{c}', dataset)
+        out[c] = dict(run=run.name, kimg=(run.summary or {}).get('kimg'), fig=fig)
+    return out or None
+
+def classification_section(dataset:str, runs:pd.DataFrame) -> dict|None:
+    "T2 (accuracy per synthetic share, mean ± std with bootstrap CI) and the accuracy-vs-share figure."
+    run = _run_of(runs, 'classification')
+    if run is None: return None
+    import matplotlib.pyplot as plt
+    from ssgnet_nb.classification import load_results, bootstrap_acc, paper_table
+    df, correct = load_results(run)
+    stats = bootstrap_acc(correct)
+    t = paper_table(df, stats).assign(run_id=run.name)
+    st = stats[stats.setting != 'synthetic'].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    y, lo, hi = 100*st.acc, 100*st.ci_lo, 100*st.ci_hi
+    ax.errorbar(range(len(st)), y, yerr=[y - lo, hi - y], fmt='o-', capsize=4)
+    ax.set_xticks(range(len(st)), st.setting); ax.set_ylabel('test accuracy (%)'); ax.set_xlabel('training set')
+    ax.set_title(f'{dataset}: accuracy vs synthetic share (mean over seeds, 95% bootstrap CI)')
+    save_figure(fig, 'accuracy_vs_share', dataset)
+    return dict(table=t, stats=stats, run=run.name, fig=fig)
+
+def segmentation_section(dataset:str, runs:pd.DataFrame) -> dict|None:
+    "T3/T4 (metrics per pseudo-label round) and the Dice-vs-round figure."
+    run = _run_of(runs, 'segmentation')
+    if run is None: return None
+    import matplotlib.pyplot as plt
+    from ssgnet_nb.segmentation import rounds_df, paper_table
+    df = rounds_df(run)
+    t = paper_table(df, dataset).assign(run_id=run.name)
+    g = df.groupby('round')['DSC'].agg(['mean', 'std']).fillna(0)*100
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ax.errorbar(g.index, g['mean'], yerr=g['std'], fmt='o-', capsize=4)
+    ax.set_xticks(g.index, ['real only' if r == 0 else f'round {r}' for r in g.index])
+    ax.set_ylabel('DSC (%) pooled foreground'); ax.set_title(f'{dataset}: Dice per pseudo-label round')
+    save_figure(fig, 'dice_vs_round', dataset)
+    return dict(table=t, run=run.name, fig=fig)
+
+def fid_section(dataset:str, runs:pd.DataFrame) -> dict|None:
+    "T5 (distance per class, with N and the metric's name) and, when present, the distance over GAN training."
+    run = _run_of(runs, 'fid')
+    if run is None or not (run/'table.csv').is_file(): return None
+    t = pd.read_csv(run/'table.csv', keep_default_na=False).assign(run_id=run.name)
+    return dict(table=t, run=run.name, summary=run.summary, curve=run/'snapshots.png' if (run/'snapshots.png').is_file() else None)

@@ -34,7 +34,7 @@ def run_pytest():
     return passed, failed
 
 if __name__ == '__main__':
-    os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('MPLBACKEND', 'Agg')
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')
     np_, nf = run_notebooks()
     pp, pf = run_pytest()
     print(f"{np_ + pp} passed, {nf + pf} failed")

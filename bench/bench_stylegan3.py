@@ -1,0 +1,123 @@
+"""Benchmark: one StyleGAN3 training step (G fwd+bwd, D fwd+bwd; non-saturating loss; Adam) with the fast resampling
+path versus the literal reference path, for the tiny 64 px config and a 128 px config; writes BENCHMARKS.md.
+
+    python bench/bench_stylegan3.py                 # CPU (or CUDA when present): tiny 64 px and 128 px, fast vs ref
+    python bench/bench_stylegan3.py --paper         # adds the 256 px paper config (meant for a GPU)
+
+Each config runs in its own subprocess (on a snapshot of the package); inside it the fast and reference paths alternate
+step by step so both see the same machine load. Images/s = batch / median step time after warm-up.
+"""
+import argparse, json, os, subprocess, sys, time, resource
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+
+CONFIGS = {  # name: (G kwargs, D kwargs, batch)
+    'T 64px tiny (cbase 2048, cmax 64)': (dict(z_dim=64, w_dim=64, img_resolution=64, channel_base=2048, channel_max=64), dict(img_resolution=64, channel_base=2048, channel_max=64), 4),
+    'T 128px (cbase 4096, cmax 128)': (dict(z_dim=128, w_dim=128, img_resolution=128, channel_base=4096, channel_max=128), dict(img_resolution=128, channel_base=4096, channel_max=128), 4),
+}
+PAPER = {'T 256px paper (cbase 32768, cmax 512)': (dict(z_dim=512, w_dim=512, img_resolution=256), dict(img_resolution=256), 16)}
+
+def one(name, steps, warmup, dev, threads):
+    "Both paths in one process, steps interleaved (fast, ref, fast, ref, ...) so that both see the same machine load."
+    import torch, torch.nn.functional as F, statistics
+    import ssgnet_nb
+    from ssgnet_nb.stylegan3.networks import Generator, Discriminator
+    print('using', ssgnet_nb.__file__, file=sys.stderr)
+    if threads: torch.set_num_threads(threads)
+    torch.set_flush_denormal(True); torch.manual_seed(0)
+    gk, dk, B = {**CONFIGS, **PAPER}[name]
+    G, D = Generator(**gk).to(dev), Discriminator(**dk).to(dev)
+    oG = torch.optim.Adam(G.parameters(), lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
+    oD = torch.optim.Adam(D.parameters(), lr=0.002, betas=(0.0, 0.99), eps=1e-8)
+    R = gk['img_resolution']
+    real = torch.randn(B, 3, R, R, device=dev).clamp(-1, 1)
+    def step(impl):
+        # Gmain: non-saturating G loss
+        G.requires_grad_(True); D.requires_grad_(False)
+        oG.zero_grad(set_to_none=True)
+        F.softplus(-D(G(torch.randn(B, G.z_dim, device=dev), impl=impl), impl=impl)).mean().backward()
+        oG.step()
+        # Dmain: fakes (with EMA updates, as the official loss does) and reals
+        G.requires_grad_(False); D.requires_grad_(True)
+        oD.zero_grad(set_to_none=True)
+        with torch.no_grad(): fake = G(torch.randn(B, G.z_dim, device=dev), update_emas=True, impl=impl)
+        (F.softplus(D(fake, impl=impl)) + F.softplus(-D(real, impl=impl))).mean().backward()
+        oD.step()
+    sync = (lambda: torch.cuda.synchronize()) if dev == 'cuda' else (lambda: None)
+    rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = dict(batch=B, threads=torch.get_num_threads(), G_params=sum(p.numel() for p in G.parameters()), D_params=sum(p.numel() for p in D.parameters()))
+    # memory: the fast path first (its peak), then the reference (the peak of both; the larger is the reference's if it grew)
+    for _ in range(warmup): step('fast')
+    out['rss_fast_mb'] = rss()
+    if dev == 'cuda': out['cuda_fast_mb'] = torch.cuda.max_memory_allocated() / 2**20; torch.cuda.reset_peak_memory_stats()
+    for _ in range(warmup): step('ref')
+    out['rss_both_mb'] = rss()
+    if dev == 'cuda': out['cuda_ref_mb'] = torch.cuda.max_memory_allocated() / 2**20
+    t = {'fast': [], 'ref': []}; c = {'fast': [], 'ref': []}
+    for i in range(steps):
+        for impl in (('fast', 'ref') if i % 2 == 0 else ('ref', 'fast')):
+            sync(); t0, c0 = time.perf_counter(), time.process_time()
+            step(impl); sync()
+            t[impl].append(time.perf_counter() - t0); c[impl].append(time.process_time() - c0)
+    for k in t:
+        out[f'{k}_step_s'] = statistics.median(t[k]); out[f'{k}_cpu_s'] = statistics.median(c[k]); out[f'{k}_img_s'] = B / out[f'{k}_step_s']
+        out[f'{k}_steps_s'] = [round(v, 2) for v in t[k]]
+    with torch.no_grad():   # equal outputs: fast vs reference on the same weights and latents
+        z = torch.randn(2, G.z_dim, device=dev)
+        a, b = G(z, impl='fast'), G(z, impl='ref')
+        out['max_abs_diff_G'] = float((a - b).abs().max()); out['max_abs_G'] = float(b.abs().max())
+        out['max_abs_diff_D'] = float((D(a, impl='fast') - D(a, impl='ref')).abs().max())
+    print('RESULT ' + json.dumps(out))
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--one'); ap.add_argument('--steps', type=int, default=3); ap.add_argument('--warmup', type=int, default=1)
+    ap.add_argument('--threads', default='0', help='comma list of torch thread counts to run, 0 = torch default')
+    ap.add_argument('--paper', action='store_true'); ap.add_argument('--device', default=None); ap.add_argument('--no-write', action='store_true')
+    a = ap.parse_args()
+    import torch
+    dev = a.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if a.one: return one(a.one, a.steps, a.warmup, dev, int(a.threads))
+    from _common import write_section, md_table
+    names = list(CONFIGS) + (list(PAPER) if a.paper else [])
+    # snapshot the package once: other notebooks may be re-exported while the benchmark runs
+    import shutil, tempfile
+    snap = Path(tempfile.mkdtemp(prefix='bench_sg3_'))
+    shutil.copytree(ROOT / 'ssgnet_nb', snap / 'ssgnet_nb', ignore=shutil.ignore_patterns('__pycache__'))
+    env = {**os.environ, 'PYTHONPATH': f"{snap}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    load0, t_start = os.getloadavg(), time.time()
+    rows = []
+    for th in [int(v) for v in a.threads.split(',')]:
+        for n in names:
+            cmd = [sys.executable, __file__, '--one', n, '--steps', str(a.steps), '--warmup', str(a.warmup), '--device', dev, '--threads', str(th)]
+            p = subprocess.run(cmd, capture_output=True, text=True, cwd=snap, env=env)
+            line = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
+            if not line: print(p.stdout, p.stderr); raise SystemExit(f'{n} failed')
+            r = json.loads(line[0][7:]); print(n, r, flush=True)
+            row = {'config': n, 'threads': r['threads'], 'batch': r['batch'], 'G / D params': f"{r['G_params']/1e6:.2f} M / {r['D_params']/1e6:.2f} M",
+                   'fast s/step': f"{r['fast_step_s']:.2f}", 'ref s/step': f"{r['ref_step_s']:.2f}",
+                   'fast img/s': f"{r['fast_img_s']:.2f}", 'ref img/s': f"{r['ref_img_s']:.2f}", 'speed-up (ref/fast time)': f"**{r['ref_step_s']/r['fast_step_s']:.2f}x**",
+                   'CPU s/step fast / ref': f"{r['fast_cpu_s']:.2f} / {r['ref_cpu_s']:.2f}",
+                   'peak RSS fast / fast+ref': f"{r['rss_fast_mb']:.0f} / {r['rss_both_mb']:.0f} MB",
+                   'max abs diff G (max abs G)': f"{r['max_abs_diff_G']:.1e} ({r['max_abs_G']:.2f})"}
+            if dev == 'cuda': row['CUDA peak fast / ref'] = f"{r['cuda_fast_mb']:.0f} / {r['cuda_ref_mb']:.0f} MB"
+            rows.append(row)
+    load1 = os.getloadavg()
+    shutil.rmtree(snap, ignore_errors=True)
+    body = md_table(rows, list(rows[0])) + f"""
+
+One step = Gmain (G fwd+bwd through D, non-saturating loss) + Dmain (G fwd for fakes with EMA updates, D fwd+bwd on
+fakes and reals), Adam, on `{dev}`, fp32, flush-denormal on. Per config one process runs {a.warmup} warm-up step(s) per
+path, then {a.steps} timed steps per path, interleaved (fast, ref, ref, fast, ...) so that both paths see the same load;
+times are medians. `fast` = banded-matrix (GEMM) / polyphase up-sampling, strided down-sampling, separable passes; `ref` =
+the literal zero-insertion, 2-D FIR at the full rate, then decimation (`ssgnet_nb.stylegan3.filters`); the modulated
+convolutions, D and the optimiser are shared by both, which bounds the possible speed-up. Peak RSS (ru_maxrss) is read
+after the fast path's warm-up and again after the reference's (the second figure is the maximum of both).
+Images/s = batch / median wall-clock step time. Load average (1 min) at start / end: {load0[0]:.1f} / {load1[0]:.1f} on
+{os.cpu_count()} cores, total {time.time() - t_start:.0f} s: this machine was shared with other jobs, which inflates
+wall-clock times. Command: `python bench/bench_stylegan3.py --steps {a.steps} --warmup {a.warmup} --threads {a.threads}{' --paper' if a.paper else ''}`."""
+    if not a.no_write: write_section('bench_stylegan3' if dev == 'cpu' else 'bench_stylegan3_gpu', body, title='StyleGAN3 training step: fast vs reference resampling' + ('' if dev == 'cpu' else ' (GPU)'))
+    else: print(body)
+
+if __name__ == '__main__': main()

@@ -1,0 +1,100 @@
+"GAN stage: per-class runs, resume with more kimg, the synthetic pool (ensure_pool under concurrency, pool.csv rows), errors, class fidelity."
+import os, shutil, threading
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, torch
+
+torch.set_num_threads(1)
+from ssgnet_nb.core import resolve_config, file_sha256, list_runs, SSGNetError, load_checkpoint
+from ssgnet_nb.data import items, read_image, write_png, prepare_demo
+from ssgnet_nb.stylegan3.training import snapshots, load_generator, generate, TrainingError
+from ssgnet_nb import gan
+
+ROOT = Path(__file__).resolve().parents[1]
+
+@pytest.fixture(scope='module')
+def demo_data(tmp_path_factory):
+    "A prepared demo dataset in a temporary folder (copied from the repository's prepared copy when present)."
+    d = tmp_path_factory.mktemp('data')
+    src = ROOT/'data'/'prepared'/'demo'
+    if (src/'manifest.csv').is_file() and (src/'px32').is_dir(): shutil.copytree(src, d/'prepared'/'demo', ignore=shutil.ignore_patterns('classes'))
+    else: prepare_demo(d/'prepared'/'demo')
+    return d
+
+@pytest.fixture
+def env(demo_data, tmp_path, monkeypatch):
+    monkeypatch.setenv('SSGNET_DATA_PATH', str(demo_data)); monkeypatch.setenv('SSGNET_RUNS_PATH', str(tmp_path/'runs'))
+    monkeypatch.delenv('SSGNET_OVERRIDES', raising=False)
+    return tmp_path/'runs'
+
+def smoke(**over): return resolve_config('smoke', 'classification', overrides={'gan.kimg': 0.004, **over}, dataset='demo')
+
+def test_ensure_pool_trains_once_under_concurrency_and_writes_pool_csv(env):
+    cfg, res, errs = smoke(), [], []
+    def call():
+        try: res.append(gan.ensure_pool('demo', cfg))
+        except Exception as e: errs.append(e)
+    ts = [threading.Thread(target=call) for _ in range(2)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    assert not errs, errs
+    assert res[0] == res[1] == env/'demo'/'synthetic'
+    for c in ('lesion', 'normal'): assert len(list_runs('demo', 'gan', c)) == 1      # trained once per class, not once per caller
+    pool = pd.read_csv(res[0]/'pool.csv')
+    assert list(pool.columns) == ['file', 'class', 'checkpoint_sha256', 'seed', 'psi']
+    assert pool['class'].value_counts().to_dict() == {'lesion': 8, 'normal': 8}
+    for c in ('lesion', 'normal'):
+        pc = pool[pool['class'] == c]
+        assert sorted(pc.seed) == list(range(8)) and set(pc.psi) == {1.0}
+        ck = snapshots(list_runs('demo', 'gan', c)[-1].path)[-1]
+        assert set(pc.checkpoint_sha256) == {file_sha256(ck)}
+        assert all((res[0]/f).is_file() for f in pc.file) and all(f.startswith(f'{c}/') for f in pc.file)
+        # an image is reproducible from (checkpoint, seed, psi)
+        G = load_generator(ck); z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(3))
+        assert np.array_equal(generate(G, z).numpy()[0], read_image(res[0]/f'{c}/3.png'))
+    r = list_runs('demo', 'gan', 'lesion')[-1]
+    assert {'config.json', 'log.txt', 'metrics.jsonl', 'reals.png', 'fakes_init.png', 'fakes000004.png', 'done.json'} <= {p.name for p in r.path.iterdir()}
+    m = r.metrics()[-1]
+    assert m['nimg'] == 4 and {'loss_G', 'loss_D', 'p', 'rt', 'img_s'} <= set(m)
+    # a pool of another configuration is not reused; a bigger pool is topped up from the same generators
+    assert gan.pool_status('demo', cfg) is None
+    assert 'another configuration' in gan.pool_status('demo', smoke(**{'gan.psi': 0.5}))
+    assert 'class' in gan.pool_status('demo', cfg, min_per_class=12)
+    t = {f: (res[0]/f).stat().st_mtime_ns for f in pool.file}
+    p = gan.ensure_pool('demo', cfg, min_per_class=12)
+    pool2 = pd.read_csv(p/'pool.csv')
+    assert pool2['class'].value_counts().to_dict() == {'lesion': 12, 'normal': 12} and len(list_runs('demo', 'gan', 'lesion')) == 1
+    assert all((p/f).stat().st_mtime_ns == t[f] for f in pool.file)          # the first 8 per class were kept, not redrawn
+
+def test_more_kimg_resumes_the_same_run(env):
+    r1 = gan.train_class('demo', 'normal', smoke(), show_progress=False)
+    assert r1.summary['nimg'] == 4
+    r2 = gan.train_class('demo', 'normal', smoke(**{'gan.kimg': 0.008}), show_progress=False)
+    assert r2.path == r1.path and r2.summary['nimg'] == 8
+    assert [m['nimg'] for m in r2.metrics()] == [4, 8]
+    assert 'resumed from network-snapshot-000004.pt' in (r2.path/'log.txt').read_text()
+    assert gan.train_class('demo', 'normal', smoke(**{'gan.kimg': 0.008}), show_progress=False).path == r1.path   # finished: reused
+    assert gan.train_class('demo', 'normal', smoke(), force=True, show_progress=False).path != r1.path
+
+def test_missing_pool_without_auto_upstream_names_the_command(env):
+    cfg = resolve_config('demo', 'classification', dataset='demo')
+    with pytest.raises(SSGNetError, match='ssgnet run demo --stages gan --profile demo'): gan.ensure_pool('demo', cfg)
+    assert not (env/'demo'/'gan').exists()
+
+def test_too_few_images_for_the_batch(env):
+    with pytest.raises(TrainingError, match='fewer than the batch size 64'): gan.train_class('demo', 'normal', smoke(**{'gan.batch': 64}), show_progress=False)
+
+def test_class_fidelity_ranks_true_labels_above_swapped(env, tmp_path):
+    "A pool of real val images under their true labels scores a higher class fidelity than the same pool with swapped labels."
+    cfg = smoke(**{'data.limit': None})
+    va = items('demo', 'val', size=32)
+    swap = {'lesion': 'normal', 'normal': 'lesion'}
+    for name, lab in [('true', lambda l: l), ('swapped', lambda l: swap[l])]:
+        rows = []
+        for k, r in enumerate(va.itertuples()):
+            write_png(tmp_path/name/lab(r.label)/f'{k}.png', read_image(r.image_path))
+            rows.append(dict(file=f'{lab(r.label)}/{k}.png', **{'class': lab(r.label)}, checkpoint_sha256='x', seed=k, psi=1.0))
+        pd.DataFrame(rows).to_csv(tmp_path/name/'pool.csv', index=False)
+    clf = gan.fidelity_classifier('demo', cfg, epochs=15)
+    t, s = (gan.class_fidelity('demo', cfg, tmp_path/n, clf=clf) for n in ('true', 'swapped'))
+    assert set(t['per_class']) == {'lesion', 'normal'} and 0 <= s['mean'] <= 1
+    assert t['real_val_accuracy'] > 0.6 and t['mean'] > 0.6 > s['mean'], (t, s)
