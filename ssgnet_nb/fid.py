@@ -332,13 +332,12 @@ def plot_curve(df:pd.DataFrame,        # `snapshot_curve` rows (optionally a `cl
     ax.set_title(title, fontsize=9); fig.tight_layout()
     return fig
 
-# %% ../nbs/05_fid.ipynb #3e699ae9
+# %% ../nbs/05_fid.ipynb #a0b0c99d
 def synthetic_pool(dataset:str, # Dataset
                    cfg:dict     # Resolved config (the GAN stage reads its `gan` section and `auto_upstream`)
                   ) -> Path:
     "The GAN stage's pool folder `runs/<dataset>/synthetic/` (with `pool.csv` and one folder per class)."
-    try: from ssgnet_nb.gan import ensure_pool
-    except ImportError as e: raise SSGNetError(f"the GAN stage (ssgnet_nb.gan) is missing from this installation, so there is no synthetic pool to score; run `ssgnet run {dataset} --stages gan` once it exists") from e
+    from ssgnet_nb.gan import ensure_pool
     pool = Path(ensure_pool(dataset, cfg))
     if not (pool/'pool.csv').is_file(): raise SSGNetError(f"synthetic pool {pool} has no pool.csv; run `ssgnet run {dataset} --stages gan`")
     return pool

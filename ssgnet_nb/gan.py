@@ -16,8 +16,8 @@ from .stylegan3.training import (gan_config, train_loop, snapshots, load_generat
 
 # %% auto #0
 __all__ = ['RUN_FREE_KEYS', 'POOL_COLS', 'run_identity', 'class_images', 'class_run', 'train_class', 'train_all', 'pool_sizes',
-           'pool_dir', 'pool_identity', 'fill_pool', 'pool_status', 'ensure_pool', 'fidelity_classifier',
-           'class_fidelity', 'main']
+           'pool_dir', 'pool_identity', 'fill_pool', 'pool_from_images', 'pool_status', 'ensure_pool',
+           'fidelity_classifier', 'class_fidelity', 'main']
 
 # %% ../nbs/02_stylegan3.ipynb #847b7548
 RUN_FREE_KEYS = ('kimg', 'psi', 'pool_per_class', 'pool_total', 'tick_kimg', 'snap', 'keep_snapshots', 'grid_size')
@@ -80,7 +80,7 @@ def train_all(dataset:str, cfg:dict, **kw) -> dict:
     "Train (or resume, or reuse) one generator per class of `dataset`; {class: RunDir}."
     return {c: train_class(dataset, c, cfg, **kw) for c in get_dataset(dataset).classes}
 
-# %% ../nbs/02_stylegan3.ipynb #24636043
+# %% ../nbs/02_stylegan3.ipynb #1e42b907
 POOL_COLS = ['file', 'class', 'checkpoint_sha256', 'seed', 'psi']
 
 def pool_sizes(dataset:str, cfg:dict, min_per_class:int=None) -> dict:
@@ -130,6 +130,18 @@ def fill_pool(dataset:str,              # dataset name
     atomic_write(out/'pool.csv', pd.DataFrame(rows, columns=POOL_COLS).to_csv(index=False, lineterminator='\n'))
     write_json(out/'pool.json', dict(pool_identity(dataset, cfg), profile=cfg.get('profile'), sizes={c: int(sum(r['class'] == c for r in rows)) for c in sizes}))
     return out
+
+def pool_from_images(dest:Path,        # Folder to write (pool.csv + <class>/<NNNNNN>.png)
+                     df:pd.DataFrame,  # Rows with image_path and label (e.g. `items('demo', 'val')`)
+                     n:int=None        # Use the first `n` rows
+                    ) -> Path:
+    "A stand-in pool in this stage's format made of existing images, for tests of the stages that read pools (never used for results)."
+    dest, rows = Path(dest), []
+    for k, r in enumerate((df.head(n) if n else df).itertuples()):
+        rel = f"{r.label}/{k:06d}.png"
+        write_png(dest/rel, read_image(r.image_path)); rows.append({'file': rel, 'class': r.label, 'checkpoint_sha256': 'none', 'seed': k, 'psi': 1.0})
+    atomic_write(dest/'pool.csv', pd.DataFrame(rows, columns=POOL_COLS).to_csv(index=False, lineterminator='\n'))
+    return dest
 
 def pool_status(dataset:str, cfg:dict, min_per_class:int=None) -> str|None:
     "None when the pool exists, matches `cfg` and holds enough images per class; otherwise why not."

@@ -156,9 +156,8 @@ def test_local_weights_only(env):
 
 def test_missing_pool_and_gan_messages(env, monkeypatch):
     with pytest.raises(SSGNetError, match='ssgnet run demo --stages gan'): S.load_pool(env/'runs'/'demo'/'synthetic', 32)
-    monkeypatch.setitem(sys.modules, 'ssgnet_nb.gan', None)           # as if the GAN stage were not installed
-    cfg = resolve_config('smoke', 'segmentation', dataset='demo')
-    with pytest.raises(SSGNetError, match='ssgnet run demo --stages gan'): S.synthetic_pool('demo', cfg)
+    cfg = resolve_config('demo', 'segmentation', dataset='demo')      # no auto_upstream: the GAN stage must have run
+    with pytest.raises(SSGNetError, match='ssgnet run demo --stages gan --profile demo'): S.synthetic_pool('demo', cfg)
 
 
 # ---------------------------------------------------------------- the loop
