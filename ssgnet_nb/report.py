@@ -14,7 +14,8 @@ from .data import DATASETS, get_dataset, load_manifest, prepared_dir, SPLITS, sh
 
 # %% auto #0
 __all__ = ['set_style', 'save_figure', 'mean_std', 'to_latex', 'save_table', 'gather_runs', 'latest_finished', 'dataset_overview',
-           'gan_section', 'classification_section', 'segmentation_section', 'fid_section']
+           'qualitative_grid', 'fid_figure', 'sns_palette', 'gan_section', 'classification_section',
+           'segmentation_section', 'fid_section', 'ablation_tables']
 
 # %% ../nbs/06_report.ipynb #79ca64fa
 def set_style():
@@ -113,19 +114,78 @@ def dataset_overview(names:list=None # Datasets (default: every prepared one)
                      '#classes': len(info.classes), 'Images per class': per_class, '#train': counts['train'], '#val': counts['val'], '#test': counts['test']})
     return pd.DataFrame(rows)
 
-# %% ../nbs/06_report.ipynb #befc1c87
-def _run_of(runs, stage, sub=None):
-    r = latest_finished(runs, stage)
+# %% ../nbs/06_report.ipynb #a1c2971b
+def qualitative_grid(dataset:str, # Dataset of the run
+                     run,         # A finished segmentation `RunDir`
+                     n:int=4,     # Test examples (rows)
+                     seed:int=None # Training seed whose predictions to show (default: the run's first)
+                    ):
+    "Rows = test examples; columns Original, Ground truth, baseline (round 0), SSGNet + baseline (last round). None if predictions are missing."
+    import matplotlib.pyplot as plt
+    from ssgnet_nb.segmentation import load_real
+    from ssgnet_nb.data import read_mask
+    cfg = read_json(run/'config.json')
+    seed = cfg['segmentation']['seeds'][0] if seed is None else seed
+    sd = run.path/f'seed_{seed}'
+    rounds = sorted(int(p.name.split('_')[1]) for p in sd.glob('round_*') if (p/'test_pred').is_dir())
+    if not rounds: return None
+    real = load_real(dataset, 'test', cfg)
+    fg = [i for i, m in enumerate(real['masks']) if m.any()] or list(range(len(real['ids'])))
+    pick = [fg[int(k)] for k in np.unique(np.linspace(0, len(fg) - 1, min(n, len(fg))).round().astype(int))]
+    cols = [('Original', None), ('Ground truth', None), ('baseline (real only)', rounds[0])] + ([(f'SSGNet + baseline (round {rounds[-1]})', rounds[-1])] if rounds[-1] != rounds[0] else [])
+    fig, axs = plt.subplots(len(pick), len(cols), figsize=(2.2*len(cols), 2.2*len(pick)), squeeze=False)
+    for i, k in enumerate(pick):
+        img, gt = real['images'][k], real['masks'][k]
+        for j, (title, r) in enumerate(cols):
+            ax = axs[i, j]; ax.axis('off')
+            if title == 'Original': ax.imshow(img)
+            else:
+                m = gt if r is None else read_mask(sd/f'round_{r}'/'test_pred'/f"{real['ids'][k]}.png")
+                ax.imshow(img); ax.imshow(np.ma.masked_where(m == 0, m), cmap='autumn', alpha=0.55, vmin=0, vmax=1)
+                if r is not None:
+                    inter = float((m.astype(bool) & gt.astype(bool)).sum()); den = float(m.astype(bool).sum() + gt.astype(bool).sum())
+                    ax.text(1, 1, f"Dice {2*inter/den if den else 1.0:.2f}", va='top', fontsize=8, color='w', backgroundcolor=(0, 0, 0, .5))
+            if i == 0: ax.set_title(title, fontsize=9)
+    fig.suptitle(f"{dataset}: test examples (evenly spaced among those with foreground), seed {seed}, run {run.name}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+def fid_figure(t:pd.DataFrame, # The FID table (`fid.fid_table` layout, as read from the run's table.csv)
+               dataset:str,    # Dataset (for the title)
+               metric:str      # The distance's name (FID, or the labelled domain distance)
+              ):
+    "Bars of the Fréchet value per class (classes without a value are named in the title); None if no class has one."
+    import matplotlib.pyplot as plt
+    if metric not in t: return None
+    v = pd.to_numeric(t[metric], errors='coerce')
+    ok = v.notna()
+    if not ok.any(): return None
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1*int(ok.sum()), 3.2))
+    ax.bar(t.Class[ok].astype(str), v[ok], color=sns_palette(int(ok.sum())))
+    for x, (y, nr, nf) in enumerate(zip(v[ok], t['N real'][ok], t['N synthetic'][ok])): ax.text(x, y, f"{y:.2f}\nN {nr}/{nf}", ha='center', va='bottom', fontsize=8)
+    miss = list(t.Class[~ok].astype(str))
+    ax.set_ylabel(metric); ax.set_title(f"{dataset}: {metric} per class" + (f" (no value: {', '.join(miss)})" if miss else ''), fontsize=9)
+    ax.margins(y=0.25)
+    return fig
+
+def sns_palette(n:int) -> list:
+    "The report's colour-blind-safe palette, `n` colours."
+    import seaborn as sns
+    return sns.color_palette('colorblind', n)
+
+# %% ../nbs/06_report.ipynb #4a4b6f6d
+def _run_of(runs, stage, sub=None, profile=None):
+    r = latest_finished(runs, stage, profile)
     if sub is not None and len(r): r = r[r['sub'] == sub]
     return RunDir(r.path.iloc[-1]) if len(r) else None
 
-def gan_section(dataset:str, runs:pd.DataFrame) -> dict|None:
+def gan_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
     "Per class: the newest finished generator's real and latest fake grids (one figure each) and its training curves."
     import matplotlib.pyplot as plt
     from PIL import Image
     out = {}
     for c in get_dataset(dataset).classes:
-        run = _run_of(runs, 'gan', c)
+        run = _run_of(runs, 'gan', c, profile)
         if run is None: continue
         fakes = sorted(run.path.glob('fakes[0-9]*.png'))
         panels = [('real', run/'reals.png')] + ([(f'synthetic ({fakes[-1].stem[5:].lstrip("0") or 0} images shown)', fakes[-1])] if fakes else [])
@@ -144,9 +204,9 @@ def gan_section(dataset:str, runs:pd.DataFrame) -> dict|None:
         out[c] = dict(run=run.name, kimg=(run.summary or {}).get('kimg'), fig=fig)
     return out or None
 
-def classification_section(dataset:str, runs:pd.DataFrame) -> dict|None:
+def classification_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
     "T2 (accuracy per synthetic share, mean ± std with bootstrap CI) and the accuracy-vs-share figure."
-    run = _run_of(runs, 'classification')
+    run = _run_of(runs, 'classification', profile=profile)
     if run is None: return None
     import matplotlib.pyplot as plt
     from ssgnet_nb.classification import load_results, bootstrap_acc, paper_table
@@ -162,9 +222,9 @@ def classification_section(dataset:str, runs:pd.DataFrame) -> dict|None:
     save_figure(fig, 'accuracy_vs_share', dataset)
     return dict(table=t, stats=stats, run=run.name, fig=fig)
 
-def segmentation_section(dataset:str, runs:pd.DataFrame) -> dict|None:
+def segmentation_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
     "T3/T4 (metrics per pseudo-label round) and the Dice-vs-round figure."
-    run = _run_of(runs, 'segmentation')
+    run = _run_of(runs, 'segmentation', profile=profile)
     if run is None: return None
     import matplotlib.pyplot as plt
     from ssgnet_nb.segmentation import rounds_df, paper_table
@@ -176,11 +236,43 @@ def segmentation_section(dataset:str, runs:pd.DataFrame) -> dict|None:
     ax.set_xticks(g.index, ['real only' if r == 0 else f'round {r}' for r in g.index])
     ax.set_ylabel('DSC (%) pooled foreground'); ax.set_title(f'{dataset}: Dice per pseudo-label round')
     save_figure(fig, 'dice_vs_round', dataset)
-    return dict(table=t, run=run.name, fig=fig)
+    q = qualitative_grid(dataset, run)
+    if q is not None: save_figure(q, 'segmentation_qualitative', dataset)
+    return dict(table=t, run=run.name, fig=fig, qualitative=q)
 
-def fid_section(dataset:str, runs:pd.DataFrame) -> dict|None:
+def fid_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
     "T5 (distance per class, with N and the metric's name) and, when present, the distance over GAN training."
-    run = _run_of(runs, 'fid')
+    run = _run_of(runs, 'fid', profile=profile)
     if run is None or not (run/'table.csv').is_file(): return None
     t = pd.read_csv(run/'table.csv', keep_default_na=False).assign(run_id=run.name)
-    return dict(table=t, run=run.name, summary=run.summary, curve=run/'snapshots.png' if (run/'snapshots.png').is_file() else None)
+    fig = fid_figure(t, dataset, (run.summary or {}).get('metric') or t.columns[2])
+    if fig is not None: save_figure(fig, 'fid_per_class', dataset)
+    return dict(table=t, run=run.name, summary=run.summary, fig=fig, curve=run/'snapshots.png' if (run/'snapshots.png').is_file() else None)
+
+# %% ../nbs/06_report.ipynb #b0fdd0df
+def ablation_tables(profile:str=None, # Only runs of this profile (None: any)
+                    datasets=None     # Datasets to look at (default: every dataset with a run folder)
+                   ) -> dict:
+    "{'rounds': DataFrame, 'shares': DataFrame}: per dataset, Δ DSC per round vs round 0 and Δ accuracy per share vs original."
+    root = get_settings()['runs_path']
+    names = datasets or sorted(p.name for p in root.iterdir() if p.is_dir() and p.name in DATASETS) if root.is_dir() else []
+    rounds, shares = [], []
+    for ds in names:
+        runs = gather_runs(ds)
+        if not len(runs): continue
+        if (run := _run_of(runs, 'segmentation', profile=profile)) is not None:
+            from ssgnet_nb.segmentation import rounds_df
+            g = rounds_df(run).groupby('round')['DSC']
+            m, sd = 100*g.mean(), 100*g.std(ddof=0)
+            row = {'Dataset': ds, 'Model': f"{rounds_df(run)['model'].iloc[0]} ({rounds_df(run)['encoder'].iloc[0]})", 'DSC real only %': f"{m.loc[0]:.2f}"}
+            for r in m.index[1:]: row[f'Δ DSC round {r} (pp)'] = f"{m.loc[r] - m.loc[0]:+.2f}"
+            rounds.append(dict(row, Seeds=int(g.size().iloc[0]), run_id=run.name))
+        if (run := _run_of(runs, 'classification', profile=profile)) is not None:
+            from ssgnet_nb.classification import load_results, bootstrap_acc
+            df, correct = load_results(run)
+            st = bootstrap_acc(correct).set_index('setting')
+            row = {'Dataset': ds, 'Model': df.arch.iloc[0], 'Acc original %': f"{100*st.loc['original', 'acc']:.1f}" if 'original' in st.index else '—'}
+            for k in [x for x in st.index if x not in ('original', 'synthetic')]:
+                row[f'Δ {k} (pp)'] = f"{100*st.loc[k, 'diff']:+.1f} [{100*st.loc[k, 'diff_lo']:+.1f}, {100*st.loc[k, 'diff_hi']:+.1f}]" if 'diff' in st else '—'
+            shares.append(dict(row, Seeds=int(df.groupby('setting').size().max()), run_id=run.name))
+    return dict(rounds=pd.DataFrame(rounds), shares=pd.DataFrame(shares))
