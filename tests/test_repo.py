@@ -44,3 +44,15 @@ def test_notebooks_leave_the_users_environment_alone(nb):
     "A cell that sets then deletes SSGNET_* variables would wipe a user's own setting (and papermill's): use core.env_vars."
     src = '\n'.join(''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code')
     assert 'del os.environ[' not in src and "os.environ.pop('SSGNET" not in src, f"{nb.name}: use `with env_vars(SSGNET_...=...)` instead"
+
+
+def test_parameter_cells_parse_fully():
+    "papermill must read every assignment of each parameters cell (its parser trips on '=' and quotes in comments)."
+    from papermill.translators import PythonTranslator
+    for nb in NBS:
+        cells = [c for c in json.loads(nb.read_text())['cells'] if 'parameters' in c.get('metadata', {}).get('tags', [])]
+        for c in cells:
+            src = ''.join(c['source'])
+            assigned = [ln.split('=')[0].strip() for ln in src.splitlines() if ln.strip() and not ln.lstrip().startswith('#')]
+            parsed = [p.name for p in PythonTranslator.inspect({'source': src})]
+            assert parsed == assigned, f"{nb.name}: papermill reads {parsed}, the cell assigns {assigned}; keep '=' and quotes out of the comments"
