@@ -97,7 +97,7 @@ def env_vars(**kv):
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
 
-# %% ../nbs/00_core.ipynb #48f7a2c6
+# %% ../nbs/00_core.ipynb #1964023b
 _SMOKE = dict(
     seed=0, precision='fp32', auto_upstream=True,
     data=dict(size=32, limit=dict(train=32, val=8, test=8)),
@@ -105,7 +105,7 @@ _SMOKE = dict(
              kimg=0.024, tick_kimg=0.008, snap=1, gamma=0.5, glr=0.0025, dlr=0.002, ema_kimg=None, ema_rampup=0.05,
              aug='ada', ada_target=0.6, ada_kimg=100, ada_interval=4, ada_p=0.2, r1_interval=16, blur_sigma=None,
              blur_fade_kimg=None, mbstd_group=4, batch_gpu=None, psi=1.0, keep_snapshots=3, grid_size=16,
-             pool_per_class=8, pool_total=16),
+             pool_per_class=8, pool_total=16, jobs=None),
     classification=dict(arch='resnet18', size=32, batch=16, epochs=1, schedule='fine_tune', lr=2e-3,
                         settings=['original', 'balanced', 0.2], seeds=[0], pretrained=True, patience=6,
                         unfreeze=2, lr_patience=3, min_lr=5e-5, freeze_epochs=1, tstr=True, bootstrap=2000),

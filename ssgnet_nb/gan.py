@@ -15,12 +15,12 @@ from .stylegan3.training import (gan_config, train_loop, snapshots, load_generat
                                            TrainingError)
 
 # %% auto #0
-__all__ = ['RUN_FREE_KEYS', 'POOL_COLS', 'run_identity', 'class_images', 'class_run', 'train_class', 'train_all', 'pool_sizes',
-           'pool_dir', 'pool_identity', 'fill_pool', 'pool_from_images', 'pool_status', 'ensure_pool',
+__all__ = ['RUN_FREE_KEYS', 'POOL_COLS', 'run_identity', 'class_images', 'class_run', 'train_class', 'class_jobs', 'train_all',
+           'pool_sizes', 'pool_dir', 'pool_identity', 'fill_pool', 'pool_from_images', 'pool_status', 'ensure_pool',
            'fidelity_classifier', 'class_fidelity', 'main']
 
-# %% ../nbs/02_stylegan3.ipynb #847b7548
-RUN_FREE_KEYS = ('kimg', 'psi', 'pool_per_class', 'pool_total', 'tick_kimg', 'snap', 'keep_snapshots', 'grid_size')
+# %% ../nbs/02_stylegan3.ipynb #8863e1f9
+RUN_FREE_KEYS = ('kimg', 'psi', 'pool_per_class', 'pool_total', 'tick_kimg', 'snap', 'keep_snapshots', 'grid_size', 'jobs')
 
 def run_identity(dataset:str, label:str, cfg:dict) -> dict:
     "The part of `cfg` that determines the weights of class `label`'s generator (hashed into its run id)."
@@ -44,7 +44,7 @@ def class_run(dataset:str, label:str, cfg:dict, finished:bool=True) -> RunDir|No
         if r.finished and r.summary.get('kimg', 0) >= want - 1e-9 and snapshots(r.path): return r
     return None
 
-# %% ../nbs/02_stylegan3.ipynb #e1e1200c
+# %% ../nbs/02_stylegan3.ipynb #6cdb3899
 def train_class(dataset:str,             # dataset name
                 label:str,               # class to train on
                 cfg:dict,                # resolved configuration (`core.resolve_config`)
@@ -76,9 +76,35 @@ def train_class(dataset:str,             # dataset name
     if rank == 0: run.done(**s, label=label, images=len(imgs))
     return run
 
-def train_all(dataset:str, cfg:dict, **kw) -> dict:
-    "Train (or resume, or reuse) one generator per class of `dataset`; {class: RunDir}."
-    return {c: train_class(dataset, c, cfg, **kw) for c in get_dataset(dataset).classes}
+def class_jobs(cfg:dict, n_classes:int, device=None) -> int:
+    "How many class generators to train at once: `gan.jobs` if set, else on a CPU one per core (up to the classes), else 1."
+    j = (cfg.get('gan') or {}).get('jobs')
+    if j: return max(1, min(int(j), n_classes))
+    if int(os.environ.get('WORLD_SIZE', '1')) > 1 or get_device(device).type != 'cpu': return 1
+    return max(1, min(n_classes, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1))
+
+def _train_class_job(dataset, label, cfg, threads, kw):
+    "One class in a worker process (spawned): `threads` intra-op threads, no progress bar; returns the run folder."
+    torch.set_num_threads(threads)
+    return str(train_class(dataset, label, cfg, show_progress=False, **kw).path)
+
+def train_all(dataset:str,      # dataset name
+              cfg:dict,         # resolved configuration
+              jobs:int=None,    # classes trained at once in separate processes (None: `class_jobs`)
+              **kw              # passed to `train_class` (resume, force, device, ...)
+             ) -> dict:
+    "Train (or resume, or reuse) one generator per class of `dataset`; {class: RunDir}. Classes are independent jobs: on a CPU they run side by side, one process and one thread per core."
+    classes = list(get_dataset(dataset).classes)
+    jobs = jobs or class_jobs(cfg, len(classes), kw.get('device'))
+    todo = [c for c in classes if kw.get('force') or class_run(dataset, c, cfg) is None]
+    if jobs <= 1 or len(todo) <= 1: return {c: train_class(dataset, c, cfg, **kw) for c in classes}
+    import concurrent.futures as cf, multiprocessing as mp
+    threads = max(1, torch.get_num_threads() // jobs)
+    print(f"training {len(todo)} class generators in {jobs} processes x {threads} thread(s): {', '.join(todo)} (logs: runs/{dataset}/gan/<class>/<run>/log.txt)")
+    with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn')) as ex:
+        futs = {ex.submit(_train_class_job, dataset, c, cfg, threads, {k: v for k, v in kw.items() if k != 'show_progress'}): c for c in todo}
+        for f in cf.as_completed(futs): print(f"  {futs[f]}: done -> {f.result()}")
+    return {c: train_class(dataset, c, cfg, **{k: v for k, v in kw.items() if k != 'force'}) for c in classes}   # finished runs are reused
 
 # %% ../nbs/02_stylegan3.ipynb #1e42b907
 POOL_COLS = ['file', 'class', 'checkpoint_sha256', 'seed', 'psi']

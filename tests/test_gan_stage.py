@@ -75,6 +75,21 @@ def test_more_kimg_resumes_the_same_run(env):
     assert gan.train_class('demo', 'normal', smoke(**{'gan.kimg': 0.008}), show_progress=False).path == r1.path   # finished: reused
     assert gan.train_class('demo', 'normal', smoke(), force=True, show_progress=False).path != r1.path
 
+def test_classes_in_parallel_processes_equal_sequential(env, tmp_path, monkeypatch):
+    "train_all with 2 spawned processes (1 thread each) gives bitwise the same generators as training the classes one after the other."
+    cfg = smoke()
+    assert gan.class_jobs(cfg, 2, 'cpu') == min(2, len(os.sched_getaffinity(0))) and gan.class_jobs(smoke(**{'gan.jobs': 1}), 2) == 1
+    par = gan.train_all('demo', cfg, jobs=2, device='cpu')
+    monkeypatch.setenv('SSGNET_RUNS_PATH', str(tmp_path/'runs_seq'))
+    seq = gan.train_all('demo', cfg, jobs=1, device='cpu', show_progress=False)
+    for c in ('lesion', 'normal'):
+        assert par[c].path.parent.parent.parent.parent == env and par[c].finished and par[c].summary['nimg'] == 4
+        a, b = (load_checkpoint(snapshots(r.path)[-1]) for r in (par[c], seq[c]))
+        for k in a['G_ema']: assert torch.equal(a['G_ema'][k], b['G_ema'][k]), (c, k)
+    monkeypatch.setenv('SSGNET_RUNS_PATH', str(env))
+    again = gan.train_all('demo', cfg, jobs=2, device='cpu')          # finished runs are reused, nothing is spawned
+    assert {c: r.path for c, r in again.items()} == {c: r.path for c, r in par.items()}
+
 def test_missing_pool_without_auto_upstream_names_the_command(env):
     cfg = resolve_config('demo', 'classification', dataset='demo')
     with pytest.raises(SSGNetError, match='ssgnet run demo --stages gan --profile demo'): gan.ensure_pool('demo', cfg)
