@@ -44,7 +44,7 @@ def class_run(dataset:str, label:str, cfg:dict, finished:bool=True) -> RunDir|No
         if r.finished and r.summary.get('kimg', 0) >= want - 1e-9 and snapshots(r.path): return r
     return None
 
-# %% ../nbs/02_stylegan3.ipynb #6cdb3899
+# %% ../nbs/02_stylegan3.ipynb #fe083c0f
 def train_class(dataset:str,             # dataset name
                 label:str,               # class to train on
                 cfg:dict,                # resolved configuration (`core.resolve_config`)
@@ -101,9 +101,20 @@ def train_all(dataset:str,      # dataset name
     import concurrent.futures as cf, multiprocessing as mp
     threads = max(1, torch.get_num_threads() // jobs)
     print(f"training {len(todo)} class generators in {jobs} processes x {threads} thread(s): {', '.join(todo)} (logs: runs/{dataset}/gan/<class>/<run>/log.txt)")
+    target = int(round(gan_config(cfg['gan'])['kimg'] * 1000))
     with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn')) as ex:
         futs = {ex.submit(_train_class_job, dataset, c, cfg, threads, {k: v for k, v in kw.items() if k != 'show_progress'}): c for c in todo}
-        for f in cf.as_completed(futs): print(f"  {futs[f]}: done -> {f.result()}")
+        pb = progress(range(target * len(todo)), leave=True) if kw.get('show_progress', True) else None
+        if pb is not None: pb.update(0)
+        pending = set(futs)
+        while pending:
+            done, pending = cf.wait(pending, timeout=5)
+            for f in done: f.result()                     # a failed class raises here, with its own message
+            if pb is not None:                            # progress from each run's metrics.jsonl (one line per tick)
+                last = {c: ((r.metrics() or [{}])[-1] if (r := class_run(dataset, c, cfg, finished=False)) else {}) for c in todo}
+                pb.update(min(target * len(todo), sum(min(target, m.get('nimg', 0)) for m in last.values())))
+                pb.comment = '; '.join(f"{c} {m.get('nimg', 0)/1000:.3g}/{target/1000:g} kimg" + (f" {m['img_s']:.2f} img/s" if 'img_s' in m else '') for c, m in last.items())
+        if pb is not None: pb.update(target * len(todo))
     return {c: train_class(dataset, c, cfg, **{k: v for k, v in kw.items() if k != 'force'}) for c in classes}   # finished runs are reused
 
 # %% ../nbs/02_stylegan3.ipynb #1e42b907
