@@ -16,8 +16,8 @@ from .core import *
 __all__ = ['DATASETS', 'SPLIT_POLICIES', 'SPLIT_DOCS', 'MANIFEST_COLS', 'SPLITS', 'PREPARERS', 'DatasetInfo', 'DataError',
            'get_dataset', 'split_policy', 'prepare_hint', 'load_manifest', 'prepared_meta', 'size_path', 'read_image',
            'read_mask', 'write_png', 'resize_image', 'resize_mask', 'render_demo', 'stratified_split', 'prepare_demo',
-           'ensure_prepared', 'view_root', 'items', 'class_folder', 'check_sizes', 'prepare', 'list_prepared', 'check',
-           'download', 'show_grid']
+           'ensure_prepared', 'view_root', 'label_task', 'items', 'class_folder', 'check_sizes', 'prepare',
+           'list_prepared', 'check', 'download', 'show_grid']
 
 # %% ../nbs/01_data.ipynb #833a5d75
 @dataclasses.dataclass
@@ -269,7 +269,7 @@ def prepare_demo(dest:Path=None,   # Prepared folder (default: `prepared_dir('de
                kit_version=__import__('ssgnet_nb').__version__))
     return dest
 
-# %% ../nbs/01_data.ipynb #1d04b93f
+# %% ../nbs/01_data.ipynb #bc97e8e2
 def ensure_prepared(name:str,      # Dataset name
                     size:int=None  # A size the caller needs (must have been prepared, except demo: any size is derived)
                    ) -> Path:
@@ -306,6 +306,10 @@ def view_root(name:str, root:Path, task:str=None) -> Path:
     if task not in get_dataset(name).tasks: raise DataError(f"dataset {name!r} has no {task!r} task; its tasks: {', '.join(get_dataset(name).tasks)}")
     sub = prepared_meta(name, root).get('views', {}).get(task)
     return root/sub if sub else root
+
+def label_task(name:str) -> str|None:
+    "The task whose view gives every class its images: 'classification' when the dataset has that task (Kvasir-SEG: the patches), else None (the main manifest)."
+    return 'classification' if 'classification' in get_dataset(name).tasks else None
 
 def items(name:str,          # Dataset name
           split:str=None,    # 'train', 'val', 'test' or None for all
