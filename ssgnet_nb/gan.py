@@ -44,7 +44,7 @@ def class_run(dataset:str, label:str, cfg:dict, finished:bool=True) -> RunDir|No
         if r.finished and r.summary.get('kimg', 0) >= want - 1e-9 and snapshots(r.path): return r
     return None
 
-# %% ../nbs/02_stylegan3.ipynb #fe083c0f
+# %% ../nbs/02_stylegan3.ipynb #79d54fcc
 def train_class(dataset:str,             # dataset name
                 label:str,               # class to train on
                 cfg:dict,                # resolved configuration (`core.resolve_config`)
@@ -99,11 +99,12 @@ def train_all(dataset:str,      # dataset name
     todo = [c for c in classes if kw.get('force') or class_run(dataset, c, cfg) is None]
     if jobs <= 1 or len(todo) <= 1: return {c: train_class(dataset, c, cfg, **kw) for c in classes}
     import concurrent.futures as cf, multiprocessing as mp
+    from ssgnet_nb.gan import _train_class_job as job   # by module path: a notebook's own __main__ cannot be imported by spawned workers
     threads = max(1, torch.get_num_threads() // jobs)
     print(f"training {len(todo)} class generators in {jobs} processes x {threads} thread(s): {', '.join(todo)} (logs: runs/{dataset}/gan/<class>/<run>/log.txt)")
     target = int(round(gan_config(cfg['gan'])['kimg'] * 1000))
     with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn')) as ex:
-        futs = {ex.submit(_train_class_job, dataset, c, cfg, threads, {k: v for k, v in kw.items() if k != 'show_progress'}): c for c in todo}
+        futs = {ex.submit(job, dataset, c, cfg, threads, {k: v for k, v in kw.items() if k != 'show_progress'}): c for c in todo}
         pb = progress(range(target * len(todo)), leave=True) if kw.get('show_progress', True) else None
         if pb is not None: pb.update(0)
         pending = set(futs)
