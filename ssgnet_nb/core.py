@@ -97,7 +97,7 @@ def env_vars(**kv):
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
 
-# %% ../nbs/00_core.ipynb #c2c5520a
+# %% ../nbs/00_core.ipynb #899bfaa7
 _SMOKE = dict(
     seed=0, precision='fp32', auto_upstream=True,
     data=dict(size=32, limit=dict(train=32, val=8, test=8)),
@@ -120,10 +120,10 @@ _SMOKE = dict(
 _DEMO = copy.deepcopy(_SMOKE)
 _DEMO.update(auto_upstream=False)
 _DEMO['data'].update(size=64, limit=None)
-_DEMO['gan'].update(resolution=64, z_dim=64, w_dim=64, cbase=2048, cmax=64, batch=8, kimg=0.25, tick_kimg=0.05, snap=1,
-                    pool_per_class=120, pool_total=200)
+_DEMO['gan'].update(resolution=64, z_dim=64, w_dim=64, cbase=2048, cmax=64, batch=8, kimg=0.2, tick_kimg=0.05, snap=1,
+                    pool_per_class=100, pool_total=200)
 _DEMO['classification'].update(arch='resnet10t', size=64, batch=32, epochs=8, lr=1e-2, settings=['original', 'balanced', 0.2, 0.5], seeds=[0, 1, 2])
-_DEMO['segmentation'].update(encoder='regnetx_002', size=64, batch=16, epochs=8, rounds=2, pool_size=200, seeds=[0])
+_DEMO['segmentation'].update(encoder='regnetx_002', size=64, batch=16, epochs=6, rounds=2, pool_size=200, seeds=[0])
 _DEMO['fid'].update(max_images=200)
 _PAPER = copy.deepcopy(_DEMO)
 _PAPER.update(seed=42)

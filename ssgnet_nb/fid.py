@@ -332,7 +332,7 @@ def plot_curve(df:pd.DataFrame,        # `snapshot_curve` rows (optionally a `cl
     ax.set_title(title, fontsize=9); fig.tight_layout()
     return fig
 
-# %% ../nbs/05_fid.ipynb #a0b0c99d
+# %% ../nbs/05_fid.ipynb #977ea615
 def synthetic_pool(dataset:str, # Dataset
                    cfg:dict     # Resolved config (the GAN stage reads its `gan` section and `auto_upstream`)
                   ) -> Path:
@@ -360,12 +360,22 @@ def snapshot_images(ckpt:Path,   # A GAN snapshot checkpoint (`network-snapshot-
                     n:int,       # Images to generate
                     dest:Path,   # Folder to write PNGs to (replaced)
                     psi:float=1.0,# Truncation
-                    device=None  # Torch device
+                    device=None, # Torch device
+                    pool:Path=None # A synthetic pool folder: its images of this very checkpoint are linked, not re-rendered
                    ) -> Path:
-    "Render `n` images of snapshot `ckpt` (G_ema, seeds 0..n-1 as in the pool) into `dest`."
+    "Render `n` images of snapshot `ckpt` (G_ema, seeds 0..n-1 as in the pool) into `dest`; reuse `pool`'s files when it holds exactly those."
     from ssgnet_nb.stylegan3.training import load_generator, generate
     from ssgnet_nb.data import write_png
     dest = Path(dest); shutil.rmtree(dest, ignore_errors=True); dest.mkdir(parents=True)
+    if pool is not None and (Path(pool)/'pool.csv').is_file():     # the pool was sampled from the last snapshot with the same seeds
+        df = pd.read_csv(Path(pool)/'pool.csv')
+        m = df[(df.checkpoint_sha256.astype(str) == file_sha256(ckpt)) & np.isclose(df.psi.astype(float), psi)]
+        by_seed = dict(zip(m.seed.astype(int), m.file))
+        if all(s in by_seed and (Path(pool)/by_seed[s]).is_file() for s in range(n)):
+            for s in range(n):
+                try: os.link(Path(pool)/by_seed[s], dest/f'{s}.png')
+                except OSError: shutil.copy2(Path(pool)/by_seed[s], dest/f'{s}.png')
+            return dest
     dev = torch.device(device) if device is not None else torch.device('cpu')
     G = load_generator(ckpt, device=dev)
     z = torch.cat([torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(s)) for s in range(n)])

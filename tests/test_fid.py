@@ -98,3 +98,21 @@ def test_local_torchscript_is_used_not_downloaded(env, monkeypatch):
     r = F.class_distance(env/'real', env/'real', sp, max_images=4)           # clean-fid resizes to 299 and calls our module
     assert (r['metric'], r['value'], r['n_real']) == ('FID', None, 4) and 'd=2048' in r['note']
     with pytest.raises(F.ConfigError, match='not supported'): F.inception_space('legacy_pytorch', 'cpu')
+
+
+def test_snapshot_images_reuse_the_pool_of_that_checkpoint(env, tmp_path):
+    "The last snapshot's images are the pool's (same checkpoint, seeds, psi): linked instead of re-rendered, equal to a render up to 1/255 rounding."
+    from ssgnet_nb import gan
+    from ssgnet_nb.data import read_image
+    from ssgnet_nb.stylegan3.training import snapshots
+    cfg = resolve_config('smoke', 'fid', dataset='demo', overrides={'gan.kimg': 0.004})
+    pool = gan.ensure_pool('demo', cfg)
+    ck = snapshots(gan.class_run('demo', 'normal', cfg).path)[-1]
+    rendered = F.snapshot_images(ck, 6, tmp_path/'r')
+    linked = F.snapshot_images(ck, 6, tmp_path/'l', pool=pool)
+    for s in range(6):
+        d = np.abs(read_image(rendered/f"{s}.png").astype(int) - read_image(linked/f"{s}.png").astype(int))
+        assert d.max() <= 1 and (d > 0).mean() < 0.01, (s, d.max(), (d > 0).mean())   # a batch of 6 vs the pool's batch: float rounding at most 1/255
+        assert (linked/f'{s}.png').stat().st_ino == (pool/f'normal/{s}.png').stat().st_ino   # a link to the pool's file, not a new render
+    assert F.snapshot_images(ck, 6, tmp_path/'p', psi=0.5, pool=pool) and (tmp_path/'p'/'0.png').stat().st_ino != (pool/'normal/0.png').stat().st_ino   # other psi: rendered
+    assert len(list((tmp_path/'big').glob('*'))) == 0 and len(list(F.snapshot_images(ck, 12, tmp_path/'big', pool=pool).glob('*.png'))) == 12       # more than the pool holds: rendered
