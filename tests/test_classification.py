@@ -119,3 +119,26 @@ def test_seeds_reproducible_on_cpu(env):
     np.testing.assert_array_equal(a['probs'], b['probs'])
     assert a['history'] == b['history']
     assert not np.array_equal(a['probs'], c['probs'])
+
+
+@pytest.mark.parametrize('arch', ['resnet50', 'efficientnet_b0', 'densenet121'])
+def test_named_timm_backbones_from_scratch_and_from_a_local_file(env, arch):
+    "Any timm architecture by name: from scratch without a file; from the local file with the paper schedule's frozen body."
+    import timm
+    from ssgnet_nb.classification import make_dls, make_learner
+    cfg = resolve_config('smoke', 'classification', dataset='demo', arch=arch, batch=4)
+    tr, va = real_items('demo', 'train', cfg).head(8), real_items('demo', 'val', cfg).head(4)
+    dls = make_dls(tr, va, ['lesion', 'normal'], 32, 4)
+    learn, w = make_learner(dls, cfg)
+    x, _ = dls.one_batch()
+    assert w == 'from scratch' and learn.model(x).shape == (4, 2)
+    (env/'no_weights').mkdir(exist_ok=True)
+    sd = timm.create_model(arch, pretrained=False).state_dict()
+    torch.save(sd, env/'no_weights'/f'{arch}.pth')
+    cfg['classification'].update(schedule='paper', unfreeze=2)
+    learn, w = make_learner(dls, cfg)
+    body = [p for p in learn.model[0].parameters()]
+    assert w == f'local {arch}.pth' and learn.model(x).shape == (4, 2)
+    assert torch.equal(next(learn.model[0].parameters()).detach(), next(iter(sd.values())))   # the stem holds the file's values
+    assert 0 < sum(p.requires_grad for p in body) < len(body)           # the body is frozen except its last layers
+    assert all(p.requires_grad for p in learn.model[1].parameters())     # the head trains
