@@ -63,6 +63,38 @@ def one(name, steps, warmup, dev, threads):
     for k in t:
         out[f'{k}_step_s'] = statistics.median(t[k]); out[f'{k}_cpu_s'] = statistics.median(c[k]); out[f'{k}_img_s'] = B / out[f'{k}_step_s']
         out[f'{k}_steps_s'] = [round(v, 2) for v in t[k]]
+    # the parts that differ, alone: every synthesis layer's filtered lrelu (bias, up-sampling, activation, down-sampling) and
+    # modulated conv, fwd+bwd on the layer's real input, summed over the 15 layers; fast and ref alternate as above
+    import math
+    from ssgnet_nb.stylegan3.filters import filtered_lrelu
+    from ssgnet_nb.stylegan3.networks import modulated_conv2d
+    with torch.no_grad():
+        ws = G.mapping(torch.randn(B, G.z_dim, device=dev)).unbind(1); x = G.synthesis.input(ws[0]); layers = []
+        for n, w in zip(G.synthesis.layer_names, ws[1:]):
+            l = getattr(G.synthesis, n); st = l.affine(w)
+            if l.is_torgb: st = st * (1 / math.sqrt(l.in_channels * l.conv_kernel ** 2))
+            mk = dict(padding=l.conv_kernel - 1, demodulate=not l.is_torgb, input_gain=l.magnitude_ema.rsqrt())
+            y = modulated_conv2d(x, l.weight, st, **mk)
+            fk = dict(fu=l.up_filter, fd=l.down_filter, b=l.bias, up=l.up_factor, down=l.down_factor, padding=l.padding,
+                      gain=1 if l.is_torgb else math.sqrt(2), slope=1 if l.is_torgb else 0.2, clamp=l.conv_clamp)
+            layers.append((n, x, st, mk, y, fk, l)); x = l(x, w)
+    def fl_part(impl, only=None):
+        for n, x, st, mk, y, fk, l in layers:
+            if only and n != only: continue
+            yy = y.clone().requires_grad_(True); o = filtered_lrelu(yy, impl=impl, **fk); o.backward(torch.ones_like(o))
+    def mc_part(impl):
+        for n, x, st, mk, y, fk, l in layers:
+            xx = x.clone().requires_grad_(True); o = modulated_conv2d(xx, l.weight, st, fused=impl == 'ref', **mk); o.backward(torch.ones_like(o))
+    big = max(layers, key=lambda t: t[4].numel() * t[6].up_factor ** 2)[0]    # largest oversampled canvas x channels
+    out['largest_layer'] = big
+    for part, fn in [('resample', fl_part), ('resample_big', lambda impl: fl_part(impl, big)), ('modconv', mc_part)]:
+        tp = {'fast': [], 'ref': []}
+        for impl in ('fast', 'ref'): fn(impl)   # warm-up
+        for i in range(steps):
+            for impl in (('fast', 'ref') if i % 2 == 0 else ('ref', 'fast')):
+                sync(); t0 = time.perf_counter(); fn(impl); sync(); tp[impl].append(time.perf_counter() - t0)
+        for k in tp: out[f'{part}_{k}_s'] = statistics.median(tp[k])
+    G.zero_grad(set_to_none=True)
     with torch.no_grad():   # equal outputs: fast vs reference on the same weights and latents
         z = torch.randn(2, G.z_dim, device=dev)
         a, b = G(z, impl='fast'), G(z, impl='ref')
@@ -87,7 +119,7 @@ def main():
     shutil.copytree(ROOT / 'ssgnet_nb', snap / 'ssgnet_nb', ignore=shutil.ignore_patterns('__pycache__'))
     env = {**os.environ, 'PYTHONPATH': f"{snap}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     load0, t_start = os.getloadavg(), time.time()
-    rows = []
+    rows, parts = [], []
     for th in [int(v) for v in a.threads.split(',')]:
         for n in names:
             cmd = [sys.executable, __file__, '--one', n, '--steps', str(a.steps), '--warmup', str(a.warmup), '--device', dev, '--threads', str(th)]
@@ -103,20 +135,36 @@ def main():
                    'max abs diff G (max abs G)': f"{r['max_abs_diff_G']:.1e} ({r['max_abs_G']:.2f})"}
             if dev == 'cuda': row['CUDA peak fast / ref'] = f"{r['cuda_fast_mb']:.0f} / {r['cuda_ref_mb']:.0f} MB"
             rows.append(row)
+            ratio = lambda p: f"{r[f'{p}_fast_s']:.3f} / {r[f'{p}_ref_s']:.3f} s (**{r[f'{p}_ref_s'] / r[f'{p}_fast_s']:.2f}x**)"
+            parts.append({'config': n, 'threads': r['threads'], 'whole step fast / ref': f"{r['fast_step_s']:.2f} / {r['ref_step_s']:.2f} s (**{r['ref_step_s']/r['fast_step_s']:.2f}x**)",
+                          'resampling, 15 layers, fwd+bwd fast / ref': ratio('resample'),
+                          f"resampling, largest layer, fwd+bwd fast / ref": f"{r['largest_layer']}: " + ratio('resample_big'),
+                          'modulated convs, 15 layers, fwd+bwd non-fused (fast) / fused (ref)': ratio('modconv')})
     load1 = os.getloadavg()
     shutil.rmtree(snap, ignore_errors=True)
-    body = md_table(rows, list(rows[0])) + f"""
+    body = md_table(rows, list(rows[0])) + "\n\nThe parts that differ between the paths, alone (same process, interleaved, medians):\n\n" + md_table(parts, list(parts[0])) + f"""
 
 One step = Gmain (G fwd+bwd through D, non-saturating loss) + Dmain (G fwd for fakes with EMA updates, D fwd+bwd on
 fakes and reals), Adam, on `{dev}`, fp32, flush-denormal on. Per config one process runs {a.warmup} warm-up step(s) per
 path, then {a.steps} timed steps per path, interleaved (fast, ref, ref, fast, ...) so that both paths see the same load;
-times are medians. `fast` = banded-matrix (GEMM) / polyphase up-sampling, strided down-sampling, separable passes; `ref` =
-the literal zero-insertion, 2-D FIR at the full rate, then decimation (`ssgnet_nb.stylegan3.filters`); the modulated
-convolutions, D and the optimiser are shared by both, which bounds the possible speed-up. Peak RSS (ru_maxrss) is read
+times are medians. `fast` (`impl='fast'`) = separable, tiled polyphase resampling (each 1-D up- or down-sampling pass
+is one GEMM of the input windows with a small shift-invariant tile matrix; a whole filtered leaky ReLU is one autograd
+node that works through cache-sized chunks of images x channels, stores none of the oversampled canvas and recomputes
+its up passes in the backward, which runs the adjoint passes) **and** the non-fused modulated convolution (input scaled by the styles,
+one shared-weight conv, output scaled by the demodulation coefficients); `ref` (`impl='ref'`) = the literal
+zero-insertion, 2-D FIR at the full rate, then decimation (`ssgnet_nb.stylegan3.filters`), and the fused grouped-conv
+modulated convolution of the official code. D's convolutions, the mapping network, the Fourier input and Adam are the
+same code in both paths (D's [1,3,3,1] blur follows `impl`). So the whole-step ratio mixes two changes; the second
+table times each part that differs alone: the 15 filtered leaky ReLUs of G (and its largest one) and the 15 modulated
+convolutions, each fwd+bwd on the layer's real input with a unit output gradient (no no-grad forward counted there).
+Peak RSS (ru_maxrss) is read
 after the fast path's warm-up and again after the reference's (the second figure is the maximum of both).
 Images/s = batch / median wall-clock step time. Load average (1 min) at start / end: {load0[0]:.1f} / {load1[0]:.1f} on
-{os.cpu_count()} cores, total {time.time() - t_start:.0f} s: this machine was shared with other jobs, which inflates
-wall-clock times. Command: `python bench/bench_stylegan3.py --steps {a.steps} --warmup {a.warmup} --threads {a.threads}{' --paper' if a.paper else ''}`."""
+{os.cpu_count()} cores (the benchmark itself accounts for about one per torch thread; more means other jobs shared the
+machine and inflated wall-clock times), total {time.time() - t_start:.0f} s. The fast path issues many small in-cache ops,
+so with 2 threads it suffers more than the reference when another job competes for the cores (a run next to a test
+suite, load 3-4, measured 13 s/step at 64 px for fast vs 3.8 s for ref): on a shared machine use 1 thread per process.
+Command: `python bench/bench_stylegan3.py --steps {a.steps} --warmup {a.warmup} --threads {a.threads}{' --paper' if a.paper else ''}`."""
     if not a.no_write: write_section('bench_stylegan3' if dev == 'cpu' else 'bench_stylegan3_gpu', body, title='StyleGAN3 training step: fast vs reference resampling' + ('' if dev == 'cpu' else ' (GPU)'))
     else: print(body)
 

@@ -165,7 +165,7 @@ class SynthesisInput(nn.Module):
 
     def extra_repr(self): return f'w_dim={self.w_dim:d}, channels={self.channels:d}, size={[int(v) for v in self.size]},\nsampling_rate={self.sampling_rate:g}, bandwidth={self.bandwidth:g}'
 
-# %% ../../nbs/02b_sg3_networks.ipynb #6ad1d190
+# %% ../../nbs/02b_sg3_networks.ipynb #a9abcad1
 def modulate_weights(weight,           # [O, I, k, k] base weight
                      styles,           # [B, I] per-sample styles
                      demodulate=True,  # normalise each output channel to unit L2 norm?
@@ -186,14 +186,24 @@ def modulated_conv2d(x,                # [B, I, H, W] input
                      styles,           # [B, I] styles
                      padding=0,        # conv padding
                      demodulate=True,  # demodulate?
-                     input_gain=None): # magnitude-EMA input gain
-    "Modulated convolution as one grouped conv over the batch."
+                     input_gain=None,  # magnitude-EMA input gain (scalar or [B, I])
+                     fused=True):      # one grouped conv with per-sample weights, or scale -> shared conv -> scale
+    "Modulated convolution: one grouped conv over the batch (`fused`), or the equal non-fused form."
     B, I, H, W = x.shape
-    w = modulate_weights(weight, styles, demodulate, input_gain)
-    x = F.conv2d(x.reshape(1, B * I, H, W), w.reshape(-1, I, *w.shape[-2:]).to(x.dtype), padding=padding, groups=B)
-    return x.reshape(B, -1, *x.shape[-2:])
+    if fused:
+        w = modulate_weights(weight, styles, demodulate, input_gain)
+        x = F.conv2d(x.reshape(1, B * I, H, W), w.reshape(-1, I, *w.shape[-2:]).to(x.dtype), padding=padding, groups=B)
+        return x.reshape(B, -1, *x.shape[-2:])
+    assert_shape(styles, [B, I])
+    if demodulate:   # the same RMS normalisations as modulate_weights
+        weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
+        styles = styles * styles.square().mean().rsqrt()
+    s = styles if input_gain is None else styles * input_gain.expand(B, I)
+    x = F.conv2d(x * s.reshape(B, I, 1, 1).to(x.dtype), weight.to(x.dtype), padding=padding)
+    if demodulate: x = x * (styles.square() @ weight.square().sum([2, 3]).T + 1e-8).rsqrt().reshape(B, -1, 1, 1).to(x.dtype)
+    return x
 
-# %% ../../nbs/02b_sg3_networks.ipynb #33d8b527
+# %% ../../nbs/02b_sg3_networks.ipynb #799f82a7
 class SynthesisLayer(nn.Module):
     "One alias-free layer: modulated conv + filtered leaky ReLU (or ToRGB)."
     def __init__(self,
@@ -253,7 +263,8 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         if self.is_torgb: styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
         if update_emas: self.magnitude_ema.copy_(x.detach().float().square().mean().lerp(self.magnitude_ema, self.magnitude_ema_beta))
-        x = modulated_conv2d(x, self.weight, styles, padding=self.conv_kernel - 1, demodulate=not self.is_torgb, input_gain=self.magnitude_ema.rsqrt())
+        x = modulated_conv2d(x, self.weight, styles, padding=self.conv_kernel - 1, demodulate=not self.is_torgb, input_gain=self.magnitude_ema.rsqrt(),
+                             fused=_impl(impl) == 'ref')
         x = filtered_lrelu(x, self.up_filter, self.down_filter, self.bias, up=self.up_factor, down=self.down_factor, padding=self.padding,
                            gain=1 if self.is_torgb else math.sqrt(2), slope=1 if self.is_torgb else 0.2, clamp=self.conv_clamp, impl=_impl(impl))
         assert_shape(x, [None, self.out_channels, int(self.out_size[1]), int(self.out_size[0])])
