@@ -16,8 +16,8 @@ from .core import *
 __all__ = ['DATASETS', 'SPLIT_POLICIES', 'SPLIT_DOCS', 'MANIFEST_COLS', 'SPLITS', 'PREPARERS', 'DatasetInfo', 'DataError',
            'get_dataset', 'split_policy', 'prepare_hint', 'load_manifest', 'prepared_meta', 'size_path', 'read_image',
            'read_mask', 'write_png', 'resize_image', 'resize_mask', 'render_demo', 'stratified_split', 'prepare_demo',
-           'ensure_prepared', 'view_root', 'label_task', 'items', 'class_folder', 'check_sizes', 'prepare',
-           'list_prepared', 'check', 'download', 'show_grid']
+           'ensure_prepared', 'view_root', 'label_task', 'items', 'link_or_copy', 'class_folder', 'check_sizes',
+           'prepare', 'list_prepared', 'check', 'download', 'show_grid']
 
 # %% ../nbs/01_data.ipynb #833a5d75
 @dataclasses.dataclass
@@ -269,7 +269,7 @@ def prepare_demo(dest:Path=None,   # Prepared folder (default: `prepared_dir('de
                kit_version=__import__('ssgnet_nb').__version__))
     return dest
 
-# %% ../nbs/01_data.ipynb #bc97e8e2
+# %% ../nbs/01_data.ipynb #7586ea8f
 def ensure_prepared(name:str,      # Dataset name
                     size:int=None  # A size the caller needs (must have been prepared, except demo: any size is derived)
                    ) -> Path:
@@ -332,6 +332,12 @@ def items(name:str,          # Dataset name
     df['mask_path'] = [size_path(root, p, size, meta['base_size']) if p else None for p in df['mask']]
     return df.reset_index(drop=True)
 
+def link_or_copy(src:Path, dst:Path) -> Path:
+    "Hard-link `src` to `dst` (no extra disk space), or copy it where links are impossible (another file system)."
+    try: os.link(src, dst)
+    except OSError: shutil.copy2(src, dst)
+    return Path(dst)
+
 def class_folder(name:str,        # Dataset name
                  label:str,       # Class
                  size:int=None,   # Image size
@@ -348,9 +354,7 @@ def class_folder(name:str,        # Dataset name
     if (dest/'.contents').is_file() and (dest/'.contents').read_text() == tag: return dest
     if dest.exists(): shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    for p in df.image_path:
-        try: os.link(p, dest/Path(p).name)
-        except OSError: shutil.copy2(p, dest/Path(p).name)
+    for p in df.image_path: link_or_copy(p, dest/Path(p).name)
     atomic_write(dest/'.contents', tag)
     return dest
 

@@ -14,8 +14,8 @@ from .data import DATASETS, get_dataset, load_manifest, prepared_dir, SPLITS, sh
 
 # %% auto #0
 __all__ = ['set_style', 'save_figure', 'mean_std', 'to_latex', 'save_table', 'gather_runs', 'latest_finished', 'dataset_overview',
-           'qualitative_grid', 'fid_figure', 'sns_palette', 'gan_section', 'classification_section',
-           'segmentation_section', 'fid_section', 'ablation_tables']
+           'qualitative_grid', 'fid_figure', 'gan_section', 'classification_section', 'segmentation_section',
+           'fid_section', 'ablation_tables']
 
 # %% ../nbs/06_report.ipynb #79ca64fa
 def set_style():
@@ -114,7 +114,7 @@ def dataset_overview(names:list=None # Datasets (default: every prepared one)
                      '#classes': len(info.classes), 'Images per class': per_class, '#train': counts['train'], '#val': counts['val'], '#test': counts['test']})
     return pd.DataFrame(rows)
 
-# %% ../nbs/06_report.ipynb #a1c2971b
+# %% ../nbs/06_report.ipynb #fe85fded
 def qualitative_grid(dataset:str, # Dataset of the run
                      run,         # A finished segmentation `RunDir`
                      n:int=4,     # Test examples (rows)
@@ -122,7 +122,7 @@ def qualitative_grid(dataset:str, # Dataset of the run
                     ):
     "Rows = test examples; columns Original, Ground truth, baseline (round 0), SSGNet + baseline (last round). None if predictions are missing."
     import matplotlib.pyplot as plt
-    from ssgnet_nb.segmentation import load_real
+    from ssgnet_nb.segmentation import load_real, seg_metrics
     from ssgnet_nb.data import read_mask
     cfg = read_json(run/'config.json')
     seed = cfg['segmentation']['seeds'][0] if seed is None else seed
@@ -142,9 +142,7 @@ def qualitative_grid(dataset:str, # Dataset of the run
             else:
                 m = gt if r is None else read_mask(sd/f'round_{r}'/'test_pred'/f"{real['ids'][k]}.png")
                 ax.imshow(img); ax.imshow(np.ma.masked_where(m == 0, m), cmap='autumn', alpha=0.55, vmin=0, vmax=1)
-                if r is not None:
-                    inter = float((m.astype(bool) & gt.astype(bool)).sum()); den = float(m.astype(bool).sum() + gt.astype(bool).sum())
-                    ax.text(1, 1, f"Dice {2*inter/den if den else 1.0:.2f}", va='top', fontsize=8, color='w', backgroundcolor=(0, 0, 0, .5))
+                if r is not None: ax.text(1, 1, f"Dice {seg_metrics([m], [gt])['DSC']:.2f}", va='top', fontsize=8, color='w', backgroundcolor=(0, 0, 0, .5))
             if i == 0: ax.set_title(title, fontsize=9)
     fig.suptitle(f"{dataset}: test examples (evenly spaced among those with foreground), seed {seed}, run {run.name}", fontsize=9)
     fig.tight_layout()
@@ -161,17 +159,12 @@ def fid_figure(t:pd.DataFrame, # The FID table (`fid.fid_table` layout, as read 
     ok = v.notna()
     if not ok.any(): return None
     fig, ax = plt.subplots(figsize=(1.2 + 1.1*int(ok.sum()), 3.2))
-    ax.bar(t.Class[ok].astype(str), v[ok], color=sns_palette(int(ok.sum())))
+    ax.bar(t.Class[ok].astype(str), v[ok], color=[f'C{i}' for i in range(int(ok.sum()))])   # the palette of `set_style`
     for x, (y, nr, nf) in enumerate(zip(v[ok], t['N real'][ok], t['N synthetic'][ok])): ax.text(x, y, f"{y:.2f}\nN {nr}/{nf}", ha='center', va='bottom', fontsize=8)
     miss = list(t.Class[~ok].astype(str))
     ax.set_ylabel(metric); ax.set_title(f"{dataset}: {metric} per class" + (f" (no value: {', '.join(miss)})" if miss else ''), fontsize=9)
     ax.margins(y=0.25)
     return fig
-
-def sns_palette(n:int) -> list:
-    "The report's colour-blind-safe palette, `n` colours."
-    import seaborn as sns
-    return sns.color_palette('colorblind', n)
 
 # %% ../nbs/06_report.ipynb #4a4b6f6d
 def _run_of(runs, stage, sub=None, profile=None):
@@ -249,7 +242,7 @@ def fid_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
     if fig is not None: save_figure(fig, 'fid_per_class', dataset)
     return dict(table=t, run=run.name, summary=run.summary, fig=fig, curve=run/'snapshots.png' if (run/'snapshots.png').is_file() else None)
 
-# %% ../nbs/06_report.ipynb #b0fdd0df
+# %% ../nbs/06_report.ipynb #9dfb6cb2
 def ablation_tables(profile:str=None, # Only runs of this profile (None: any)
                     datasets=None     # Datasets to look at (default: every dataset with a run folder)
                    ) -> dict:
@@ -262,9 +255,8 @@ def ablation_tables(profile:str=None, # Only runs of this profile (None: any)
         if not len(runs): continue
         if (run := _run_of(runs, 'segmentation', profile=profile)) is not None:
             from ssgnet_nb.segmentation import rounds_df
-            g = rounds_df(run).groupby('round')['DSC']
-            m, sd = 100*g.mean(), 100*g.std(ddof=0)
-            row = {'Dataset': ds, 'Model': f"{rounds_df(run)['model'].iloc[0]} ({rounds_df(run)['encoder'].iloc[0]})", 'DSC real only %': f"{m.loc[0]:.2f}"}
+            rd = rounds_df(run); g = rd.groupby('round')['DSC']; m = 100*g.mean()
+            row = {'Dataset': ds, 'Model': f"{rd['model'].iloc[0]} ({rd['encoder'].iloc[0]})", 'DSC real only %': f"{m.loc[0]:.2f}"}
             for r in m.index[1:]: row[f'Δ DSC round {r} (pp)'] = f"{m.loc[r] - m.loc[0]:+.2f}"
             rounds.append(dict(row, Seeds=int(g.size().iloc[0]), run_id=run.name))
         if (run := _run_of(runs, 'classification', profile=profile)) is not None:
