@@ -97,7 +97,7 @@ def env_vars(**kv):
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
 
-# %% ../nbs/00_core.ipynb #899bfaa7
+# %% ../nbs/00_core.ipynb #cbbc8a70
 _SMOKE = dict(
     seed=0, precision='fp32', auto_upstream=True,
     data=dict(size=32, limit=dict(train=32, val=8, test=8)),
@@ -105,7 +105,7 @@ _SMOKE = dict(
              kimg=0.024, tick_kimg=0.008, snap=1, gamma=0.5, glr=0.0025, dlr=0.002, ema_kimg=None, ema_rampup=0.05,
              aug='ada', ada_target=0.6, ada_kimg=100, ada_interval=4, ada_p=0.2, r1_interval=16, blur_sigma=None,
              blur_fade_kimg=None, mbstd_group=4, batch_gpu=None, psi=1.0, keep_snapshots=3, grid_size=16,
-             pool_per_class=8, pool_total=16, jobs=None),
+             pool_per_class=8, pool_total=16, jobs=None, init=None),
     classification=dict(arch='resnet18', size=32, batch=16, epochs=1, schedule='fine_tune', lr=2e-3,
                         settings=['original', 'balanced', 0.2], seeds=[0], pretrained=True, patience=6,
                         unfreeze=2, lr_patience=3, min_lr=5e-5, freeze_epochs=1, tstr=True, bootstrap=2000),
@@ -121,7 +121,7 @@ _DEMO = copy.deepcopy(_SMOKE)
 _DEMO.update(auto_upstream=False)
 _DEMO['data'].update(size=64, limit=None)
 _DEMO['gan'].update(resolution=64, z_dim=64, w_dim=64, cbase=2048, cmax=64, batch=8, kimg=0.2, tick_kimg=0.05, snap=1,
-                    pool_per_class=100, pool_total=200)
+                    pool_per_class=100, pool_total=200, ada_kimg=10, init='assets/demo/gan/{label}.pt')
 _DEMO['classification'].update(arch='resnet10t', size=64, batch=32, epochs=8, lr=1e-2, settings=['original', 'balanced', 0.2, 0.5], seeds=[0, 1, 2])
 _DEMO['segmentation'].update(encoder='regnetx_002', size=64, batch=16, epochs=6, rounds=2, pool_size=200, seeds=[0])
 _DEMO['fid'].update(max_images=200)
@@ -129,7 +129,7 @@ _PAPER = copy.deepcopy(_DEMO)
 _PAPER.update(seed=42)
 _PAPER['data'].update(size=256)
 _PAPER['gan'].update(resolution=256, z_dim=512, w_dim=512, cbase=32768, cmax=512, batch=32, kimg=5000, tick_kimg=4,
-                     snap=20, gamma=2.0, ada_kimg=500, pool_per_class=None, pool_total=10000)
+                     snap=20, gamma=2.0, ada_kimg=500, pool_per_class=None, pool_total=10000, init=None)
 _PAPER['classification'].update(arch='resnet50', size=224, batch=64, epochs=100, schedule='paper', lr=5e-3, seeds=[0, 1, 2])
 _PAPER['segmentation'].update(encoder='resnet34', size=256, batch=32, epochs=300, lr=1e-3, rounds=2, pool_size=10000, seeds=[0, 1, 2],
                                transunet='R50-ViT-B_16', transunet_size=224)

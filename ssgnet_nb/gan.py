@@ -15,18 +15,36 @@ from .stylegan3.training import (gan_config, train_loop, snapshots, load_generat
                                            TrainingError)
 
 # %% auto #0
-__all__ = ['RUN_FREE_KEYS', 'POOL_COLS', 'run_identity', 'class_images', 'class_run', 'train_class', 'class_jobs', 'train_all',
-           'pool_sizes', 'pool_dir', 'pool_identity', 'fill_pool', 'pool_from_images', 'pool_status', 'ensure_pool',
-           'fidelity_classifier', 'class_fidelity', 'main']
+__all__ = ['RUN_FREE_KEYS', 'POOL_COLS', 'project_dir', 'init_checkpoint', 'run_identity', 'class_images', 'class_run',
+           'train_class', 'class_jobs', 'train_all', 'pool_sizes', 'pool_dir', 'pool_identity', 'fill_pool',
+           'pool_from_images', 'pool_status', 'ensure_pool', 'fidelity_classifier', 'class_fidelity', 'ship_checkpoint',
+           'describe_training', 'main']
 
-# %% ../nbs/02_stylegan3.ipynb #647b0188
+# %% ../nbs/02_stylegan3.ipynb #74ca9791
 RUN_FREE_KEYS = ('kimg', 'psi', 'pool_per_class', 'pool_total', 'tick_kimg', 'snap', 'keep_snapshots', 'grid_size', 'jobs')
 
+def project_dir() -> Path:
+    "The folder holding the kit's `settings.ini` (else the current folder): relative `gan.init` paths start here."
+    f = get_settings()['settings_file']
+    return Path(f).resolve().parent if f else Path.cwd()
+
+def init_checkpoint(cfg:dict, label:str) -> Path|None:
+    "The checkpoint class `label`'s run starts from (`gan.init` with `{label}` filled in), or None; a missing file is an error."
+    t = (cfg.get('gan') or {}).get('init')
+    if not t: return None
+    p = Path(str(t).format(label=label)).expanduser()
+    p = p if p.is_absolute() else project_dir()/p
+    if not p.is_file(): raise TrainingError(f"gan.init: the starting checkpoint {p} of class {label!r} does not exist; restore it (git checkout -- {t.format(label=label)}), point gan.init at another checkpoint, or pass -p gan.init=None to train from scratch")
+    return p
+
 def run_identity(dataset:str, label:str, cfg:dict) -> dict:
-    "The part of `cfg` that determines the weights of class `label`'s generator (hashed into its run id)."
+    "The part of `cfg` that determines the weights of class `label`'s generator (hashed into its run id; a `gan.init` checkpoint by its SHA-256)."
     g = gan_config(cfg['gan'])
-    return dict(dataset=dataset, stage='gan', label=label, profile=cfg.get('profile'), seed=cfg.get('seed', 0), precision=cfg.get('precision', 'fp32'),
-                data_limit=(cfg.get('data') or {}).get('limit'), gan={k: v for k, v in g.items() if k not in RUN_FREE_KEYS})
+    ident = dict(dataset=dataset, stage='gan', label=label, profile=cfg.get('profile'), seed=cfg.get('seed', 0), precision=cfg.get('precision', 'fp32'),
+                 data_limit=(cfg.get('data') or {}).get('limit'), gan={k: v for k, v in g.items() if k not in RUN_FREE_KEYS})
+    p = init_checkpoint(cfg, label); ident['gan'].pop('init', None)   # no key without a starting checkpoint: run ids from before gan.init stay valid
+    if p is not None: ident['gan']['init'] = file_sha256(p)
+    return ident
 
 def class_images(dataset:str, label:str, cfg:dict) -> np.ndarray:
     "uint8 training images [N, R, R, C] of class `label` at the GAN resolution (the profile's data limit applies)."
@@ -41,10 +59,10 @@ def class_run(dataset:str, label:str, cfg:dict, finished:bool=True) -> RunDir|No
     for r in reversed(list_runs(dataset, 'gan', label)):
         if not r.name.endswith('-' + h): continue
         if not finished: return r
-        if r.finished and r.summary.get('kimg', 0) >= want - 1e-9 and snapshots(r.path): return r
+        if r.finished and r.summary.get('kimg', 0) - r.summary.get('start_kimg', 0) >= want - 1e-9 and snapshots(r.path): return r
     return None
 
-# %% ../nbs/02_stylegan3.ipynb #79d54fcc
+# %% ../nbs/02_stylegan3.ipynb #862abaa4
 def train_class(dataset:str,             # dataset name
                 label:str,               # class to train on
                 cfg:dict,                # resolved configuration (`core.resolve_config`)
@@ -72,7 +90,7 @@ def train_class(dataset:str,             # dataset name
     imgs = class_images(dataset, label, cfg)
     seed = int(cfg.get('seed', 0)) + 1000 * info.classes.index(label)
     s = train_loop(run.path, imgs, g, seed=seed, device=dev['device'], precision=dev['precision'], resume=resume and not force,
-                   meta=dict(dataset=dataset, label=label, config=cfg), show_progress=show_progress, **kw)
+                   init=init_checkpoint(cfg, label), meta=dict(dataset=dataset, label=label, config=cfg), show_progress=show_progress, **kw)
     if rank == 0: run.done(**s, label=label, images=len(imgs))
     return run
 
@@ -113,8 +131,8 @@ def train_all(dataset:str,      # dataset name
             for f in done: f.result()                     # a failed class raises here, with its own message
             if pb is not None:                            # progress from each run's metrics.jsonl (one line per tick)
                 last = {c: ((r.metrics() or [{}])[-1] if (r := class_run(dataset, c, cfg, finished=False)) else {}) for c in todo}
-                pb.update(min(target * len(todo), sum(min(target, m.get('nimg', 0)) for m in last.values())))
-                pb.comment = '; '.join(f"{c} {m.get('nimg', 0)/1000:.3g}/{target/1000:g} kimg" + (f" {m['img_s']:.2f} img/s" if 'img_s' in m else '') for c, m in last.items())
+                pb.update(min(target * len(todo), sum(min(target, m.get('run_nimg', m.get('nimg', 0))) for m in last.values())))
+                pb.comment = '; '.join(f"{c} {m.get('run_nimg', m.get('nimg', 0))/1000:.3g}/{target/1000:g} kimg" + (f" {m['img_s']:.2f} img/s" if 'img_s' in m else '') for c, m in last.items())
         if pb is not None: pb.update(target * len(todo))
     return {c: train_class(dataset, c, cfg, **{k: v for k, v in kw.items() if k != 'force'}) for c in classes}   # finished runs are reused
 
@@ -263,7 +281,43 @@ def class_fidelity(dataset:str,         # dataset name
     shares = [v for v in res.values() if not math.isnan(v)]
     return dict(per_class=res, mean=float(np.mean(shares)) if shares else float('nan'), real_val_accuracy=val_acc, classifier=f'small CNN, {epochs} epochs, {R}px')
 
-# %% ../nbs/02_stylegan3.ipynb #63bfe2f7
+# %% ../nbs/02_stylegan3.ipynb #346c2a91
+def _git_commit() -> str|None:
+    import subprocess
+    try: return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=project_dir(), capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except Exception: return None
+
+def ship_checkpoint(run:RunDir,     # a finished (or stopped) GAN run of one class
+                    dest:Path,      # folder for `<class>.pt`, `<class>.pt.sha256`, `<class>.json`
+                    command:str,    # the command that reproduces the checkpoint
+                    snapshot:Path=None) -> Path: # which checkpoint (default: the newest)
+    "Copy a run's checkpoint to `dest/<class>.pt` for use as `gan.init`, with its hash and provenance; returns the `.pt` path."
+    run = RunDir(run) if not isinstance(run, RunDir) else run
+    snap = Path(snapshot) if snapshot else (snapshots(run.path) or [None])[-1]
+    if snap is None: raise TrainingError(f"{run.path} has no checkpoint to ship; train it first")
+    sd = load_checkpoint(snap)   # hash checked
+    label = json.loads(sd.get('meta') or '{}').get('label') or run.path.parent.name
+    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    out = dest/f'{label}.pt'
+    atomic_write(out, snap.read_bytes()); atomic_write(Path(str(out) + '.sha256'), f'{file_sha256(out)}  {out.name}\n')
+    m = [r for r in run.metrics() if r.get('nimg', 0) <= int(sd['cur_nimg'])]
+    write_json(dest/f'{label}.json', dict(label=label, kimg=int(sd['cur_nimg']) / 1000, sha256=file_sha256(out), source_run=run.name, source_checkpoint=snap.name,
+                                          train_seconds=round(sum(r.get('sec_tick', 0) for r in m), 1), img_s=round(float(np.mean([r['img_s'] for r in m])), 3) if m else None,
+                                          ada_p=float(sd['aug_p']), commit=_git_commit(), command=command, gan=json.loads(sd['gan'])))
+    return out
+
+def describe_training(run:RunDir) -> str:
+    "One line on how a finished generator was trained: from scratch, or from a shipped checkpoint (with its provenance) plus this run."
+    s = (run if isinstance(run, RunDir) else RunDir(run)).summary or {}
+    kimg, start = s.get('kimg', 0), s.get('start_kimg', 0)
+    if not s.get('init'): return f"trained from scratch: {kimg:g} kimg"
+    side, prov = Path(s['init']).with_suffix('.json'), ''
+    if side.is_file():
+        j = read_json(side)
+        prov = f" ({j['train_seconds']/60:.0f} min at {j['img_s']:.2f} img/s on the machine that made it, commit {j.get('commit')}; reproduce with `{j['command']}`)"
+    return f"started from {s['init']}, a checkpoint trained {start:g} kimg{prov}; then trained {kimg - start:g} kimg more in this run ({s.get('seconds', 0):.0f} s)"
+
+# %% ../nbs/02_stylegan3.ipynb #6e343ff3
 from fastcore.script import call_parse
 
 @call_parse
@@ -274,12 +328,17 @@ def main(dataset:str='demo',    # dataset name
          overrides:str=None,    # JSON dict of dotted overrides, e.g. '{"gan.batch": 8}'
          force:bool=False,      # start new runs
          no_resume:bool=False,  # do not continue unfinished runs
-         device:str=None):      # torch device
-    "Train the GAN stage's generators (and fill the pool) from the command line."
+         device:str=None,       # torch device
+         ship:str=None):        # copy each class's final checkpoint to this folder (for `gan.init`) instead of filling the pool
+    "Train the GAN stage's generators (and fill the pool, or ship their checkpoints) from the command line."
+    import sys, shlex
     cfg = resolve_config(profile, 'gan', overrides=json.loads(overrides) if overrides else None, dataset=dataset, kimg=kimg)
     kw = dict(resume=not no_resume, force=force, device=device, show_progress=False)
     runs = {label: train_class(dataset, label, cfg, **kw)} if label else train_all(dataset, cfg, **kw)
     rank, _ = dist_info()
-    if rank == 0:
-        for c, r in runs.items(): print(f'{c}: {r.path}')
-        if not label: print('pool:', fill_pool(dataset, cfg, device=device))
+    if rank != 0: return
+    for c, r in runs.items(): print(f'{c}: {r.path}')
+    if ship:
+        cmd = shlex.join(['python', '-m', 'ssgnet_nb.gan', *sys.argv[1:]])
+        for c, r in runs.items(): print('shipped:', ship_checkpoint(r, ship, cmd))
+    elif not label: print('pool:', fill_pool(dataset, cfg, device=device))

@@ -166,7 +166,7 @@ def fid_figure(t:pd.DataFrame, # The FID table (`fid.fid_table` layout, as read 
     ax.margins(y=0.25)
     return fig
 
-# %% ../nbs/06_report.ipynb #4a4b6f6d
+# %% ../nbs/06_report.ipynb #12064ebe
 def _run_of(runs, stage, sub=None, profile=None):
     r = latest_finished(runs, stage, profile)
     if sub is not None and len(r): r = r[r['sub'] == sub]
@@ -194,7 +194,8 @@ def gan_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
             m.plot(x='kimg', y=['loss_G', 'loss_D'], ax=ax[0], marker='.'); ax[0].set_title('losses (non-saturating)'); ax[0].set_xlabel('kimg')
             if 'p' in m: m.plot(x='kimg', y='p', ax=ax[1], marker='.', legend=False); ax[1].set_title('ADA augmentation probability p'); ax[1].set_xlabel('kimg')
             save_figure(f2, f'gan_curves_{c}', dataset)
-        out[c] = dict(run=run.name, kimg=(run.summary or {}).get('kimg'), fig=fig)
+        from ssgnet_nb.gan import describe_training
+        out[c] = dict(run=run.name, kimg=(run.summary or {}).get('kimg'), training=describe_training(run), fig=fig)
     return out or None
 
 def classification_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:

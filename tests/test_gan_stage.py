@@ -113,3 +113,33 @@ def test_class_fidelity_ranks_true_labels_above_swapped(env, tmp_path):
     t, s = (gan.class_fidelity('demo', cfg, tmp_path/n, clf=clf) for n in ('true', 'swapped'))
     assert set(t['per_class']) == {'lesion', 'normal'} and 0 <= s['mean'] <= 1
     assert t['real_val_accuracy'] > 0.6 and t['mean'] > 0.6 > s['mean'], (t, s)
+
+def test_demo_profile_starts_from_the_shipped_checkpoints():
+    "The demo profile's `gan.init` files exist, pass their hash, fit the demo architecture and class, and say how to reproduce them."
+    from ssgnet_nb.data import get_dataset
+    from ssgnet_nb.stylegan3.training import gan_config, init_state
+    from ssgnet_nb.core import read_json
+    cfg = resolve_config('demo', 'gan', dataset='demo')
+    g = gan_config(cfg['gan'])
+    for c in get_dataset('demo').classes:
+        p = gan.init_checkpoint(cfg, c)
+        assert p == ROOT/'assets'/'demo'/'gan'/f'{c}.pt'
+        sd = init_state(p, g, 3, dict(dataset='demo', label=c))          # hash checked, architecture and class agree
+        j = read_json(p.with_suffix('.json'))
+        assert j['sha256'] == file_sha256(p) and j['label'] == c and j['kimg'] == int(sd['cur_nimg']) / 1000 >= 1
+        assert j['command'].startswith('python -m ssgnet_nb.gan --profile demo') and '"gan.init": null' in j['command'] and '--ship assets/demo/gan' in j['command']
+        assert gan.run_identity('demo', c, cfg)['gan']['init'] == j['sha256']
+
+def test_gan_module_command_line_ships_checkpoints(env, tmp_path):
+    "`python -m ssgnet_nb.gan ... --ship DIR` trains (or reuses) each class and ships its checkpoint with the command itself recorded."
+    import subprocess, sys, json
+    dest = tmp_path/'assets'
+    args = ['--profile', 'smoke', '--overrides', '{"gan.kimg": 0.004}', '--ship', str(dest)]
+    r = subprocess.run([sys.executable, '-m', 'ssgnet_nb.gan', *args], capture_output=True, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'}, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for c in ('lesion', 'normal'):
+        j = json.loads((dest/f'{c}.json').read_text())
+        assert j['kimg'] == 0.004 and j['sha256'] == file_sha256(dest/f'{c}.pt') and (dest/f'{c}.pt.sha256').is_file()
+        assert j['command'] == 'python -m ssgnet_nb.gan --profile smoke --overrides \'{"gan.kimg": 0.004}\' --ship ' + str(dest)
+        assert j['source_run'] == list_runs('demo', 'gan', c)[-1].name
+    assert not (env/'demo'/'synthetic'/'pool.csv').exists()     # shipping replaces the pool fill

@@ -14,15 +14,16 @@ from .networks import Generator, Discriminator
 from .augment import AugmentPipe, AdaTuner
 
 # %% auto #0
-__all__ = ['GAN_DEFAULTS', 'SNAP_RE', 'gan_config', 'build_networks', 'ema_beta', 'blur_sigma_at', 'blur', 'r1_penalty',
-           'make_optimizers', 'dist_info', 'init_distributed', 'reduce_grads', 'sync_buffers', 'TrainingError',
-           'Trainer', 'generate', 'to_uint8', 'snapshots', 'save_grid', 'train_loop', 'load_generator']
+__all__ = ['GAN_DEFAULTS', 'SNAP_RE', 'ARCH_KEYS', 'gan_config', 'build_networks', 'ema_beta', 'blur_sigma_at', 'blur',
+           'r1_penalty', 'make_optimizers', 'dist_info', 'init_distributed', 'reduce_grads', 'sync_buffers',
+           'TrainingError', 'Trainer', 'generate', 'to_uint8', 'snapshots', 'save_grid', 'init_state', 'train_loop',
+           'load_generator']
 
-# %% ../../nbs/02e_sg3_training.ipynb #53e25bc9
+# %% ../../nbs/02e_sg3_training.ipynb #32a7bc61
 GAN_DEFAULTS = dict(cfg='stylegan3-t', resolution=32, z_dim=32, w_dim=32, map_layers=2, cbase=1024, cmax=32, batch=4, batch_gpu=None,
                     kimg=0.024, tick_kimg=0.008, snap=1, gamma=0.5, glr=0.0025, dlr=0.002, ema_kimg=None, ema_rampup=0.05,
                     aug='ada', ada_target=0.6, ada_kimg=100, ada_interval=4, ada_p=0.2, r1_interval=16, blur_sigma=None, blur_fade_kimg=None,
-                    psi=1.0, mbstd_group=4, keep_snapshots=3, grid_size=16)
+                    psi=1.0, mbstd_group=4, keep_snapshots=3, grid_size=16, init=None)
 
 def gan_config(gcfg:dict=None # a profile's `gan` section (missing fields take `GAN_DEFAULTS`)
               ) -> dict:
@@ -280,7 +281,7 @@ def to_uint8(x:torch.Tensor) -> torch.Tensor:
     "Images in [-1, 1] [N, C, H, W] to uint8 [N, H, W, C] (x·127.5 + 128, clamped)."
     return (x.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
-# %% ../../nbs/02e_sg3_training.ipynb #4cbe575e
+# %% ../../nbs/02e_sg3_training.ipynb #1c9138af
 SNAP_RE = re.compile(r'network-snapshot-(\d+)\.pt$')
 
 def snapshots(run_dir:Path) -> list:
@@ -296,6 +297,22 @@ def save_grid(imgs:torch.Tensor, path:Path, ncols:int=8):
     a = grid.numpy(); buf = io.BytesIO(); Image.fromarray(a[..., 0] if C == 1 else a).save(buf, format='PNG')
     return atomic_write(path, buf.getvalue())
 
+ARCH_KEYS = ('cfg', 'resolution', 'z_dim', 'w_dim', 'map_layers', 'cbase', 'cmax')
+
+def init_state(path:Path,       # checkpoint written by `train_loop`
+               g:dict,          # the new run's `gan_config`
+               channels:int,    # the new run's image channels
+               meta:dict=None): # the new run's meta (dataset, label): must agree with the checkpoint's
+    "The training state of checkpoint `path` for starting a run of configuration `g` (hash checked; architecture, channels and class must agree)."
+    sd = load_checkpoint(path)
+    have, m = json.loads(sd['gan']), json.loads(sd.get('meta') or '{}')
+    bad = [f"{k}: {have.get(k)!r} there, {g[k]!r} here" for k in ARCH_KEYS if have.get(k) != g[k]]
+    if int(sd['img_channels']) != channels: bad.append(f"image channels: {int(sd['img_channels'])} there, {channels} here")
+    for k in ('dataset', 'label'):
+        if meta and m.get(k) is not None and meta.get(k) is not None and m[k] != meta[k]: bad.append(f"{k}: {m[k]!r} there, {meta[k]!r} here")
+    if bad: raise TrainingError(f"cannot start from {path}: it does not fit this run ({'; '.join(bad)}); use a checkpoint of the same configuration and class, or set gan.init=None to train from scratch")
+    return sd
+
 def _fmt_time(s): return f'{s:.0f}s' if s < 120 else f'{s/60:.1f}min'
 
 def train_loop(run_dir:Path,          # run folder (created if missing); rank 0 writes here
@@ -305,13 +322,14 @@ def train_loop(run_dir:Path,          # run folder (created if missing); rank 0 
                device='cpu',          # torch device
                precision:str='fp32',  # 'fp32' or 'bf16'
                resume:bool=True,      # continue from the newest checkpoint in `run_dir`
-               kimg:float=None,       # stop at this many thousand images (default: gcfg['kimg'])
+               kimg:float=None,       # thousand images to train (default: gcfg['kimg']); counted from `init`'s image count if given
+               init:Path=None,        # a checkpoint to start a new run from (used only when `run_dir` has no snapshot yet)
                meta:dict=None,        # extra fields stored in each checkpoint's `meta` (e.g. dataset, class)
                show_progress:bool=True, # progress bar with images/s and ETA
                inject_nan_at:int=None): # test hook: make the G loss NaN at this iteration
     "Train (or resume) a StyleGAN3 in `run_dir`; returns a summary dict (final checkpoint path, kimg, timings, ...)."
     run_dir = Path(run_dir); g = gan_config(gcfg)
-    total = int(round((kimg if kimg is not None else g['kimg']) * 1000))
+    todo = int(round((kimg if kimg is not None else g['kimg']) * 1000))
     rank, world = dist_info(); main = rank == 0
     if main: run_dir.mkdir(parents=True, exist_ok=True)
     run = RunDir(run_dir)
@@ -319,14 +337,19 @@ def train_loop(run_dir:Path,          # run folder (created if missing); rank 0 
     if torch.device(device).type == 'cpu': torch.set_flush_denormal(True)   # stack.md: 3x slow-down otherwise
     tr = Trainer(images, g, seed, device, precision)
     snaps = snapshots(run_dir) if resume else []
-    sd = None
+    sd, start = None, 0
+    if not snaps and init is not None:
+        sd = init_state(init, g, tr.C, meta); tr.load_state_dict(sd); start = tr.cur_nimg
+        log(f"starting from {init} (sha256 {file_sha256(init)[:12]}): {start/1000:.3f} kimg, ADA p {float(tr.aug.p) if tr.aug is not None else 0:.4f}; training {todo/1000:g} kimg more")
+        sd = dict(sd, tick=0)
     if snaps:
         sd = load_checkpoint(snaps[-1])
-        tr.load_state_dict(sd)
+        tr.load_state_dict(sd); start = int(sd.get('start_nimg', 0))
         log(f"resumed from {snaps[-1].name}: {tr.cur_nimg/1000:.3f} kimg, ADA p {float(tr.aug.p) if tr.aug is not None else 0:.4f}")
         if main:   # forget metric lines newer than the checkpoint (they describe lost work)
             keep = [m for m in run.metrics() if m.get('nimg', 0) <= tr.cur_nimg]
             atomic_write(run_dir/'metrics.jsonl', ''.join(json.dumps(m) + '\n' for m in keep))
+    total = start + todo
     grid_z = torch.randn(g['grid_size'], g['z_dim'], generator=_gen(seed + 12345))
     if main and not snaps:
         save_grid(tr.images[:g['grid_size']].permute(0, 2, 3, 1), run_dir/'reals.png')
@@ -343,7 +366,7 @@ def train_loop(run_dir:Path,          # run folder (created if missing); rank 0 
     def save(tag=''):
         nonlocal last_ckpt
         path = run_dir/f'network-snapshot-{tr.cur_nimg:06d}.pt'
-        st = tr.state_dict(); st['tick'] = tick; st['meta'] = json.dumps(meta or {}, default=str)   # the resolved configuration travels with the weights
+        st = tr.state_dict(); st['tick'], st['start_nimg'] = tick, start; st['meta'] = json.dumps(meta or {}, default=str)   # the resolved configuration travels with the weights
         save_checkpoint(st, path)
         save_grid(tr.sample(grid_z), run_dir/f'fakes{tr.cur_nimg:06d}.png')
         for old in snapshots(run_dir)[:-g['keep_snapshots']]:
@@ -366,14 +389,15 @@ def train_loop(run_dir:Path,          # run folder (created if missing); rank 0 
             mean = lambda k: float(np.nanmean([a[k] for a in acc])) if any(a[k] is not None and math.isfinite(a[k]) for a in acc) else None
             rec = dict(kimg=tr.cur_nimg / 1000, nimg=tr.cur_nimg, tick=tick, loss_G=mean('loss_G'), loss_D=mean('loss_D'), r1=mean('r1'),
                        p=out['p'], rt=next((a['rt'] for a in reversed(acc) if a['rt'] is not None), None), blur=out['blur'], ema_beta=out['ema_beta'],
-                       img_s=(tr.cur_nimg - tick_start) / max(dt, 1e-9), sec_tick=dt)
+                       img_s=(tr.cur_nimg - tick_start) / max(dt, 1e-9), sec_tick=dt, run_nimg=tr.cur_nimg - start)
             if main: run.metric(**rec)
             acc, tick_start, tick_t = [], tr.cur_nimg, time.time()
             if main and (tick % g['snap'] == 0 or tr.cur_nimg >= total): save()
             if world > 1:
                 import torch.distributed as dist; dist.barrier()
     summary = dict(checkpoint=str(last_ckpt) if last_ckpt else None, kimg=tr.cur_nimg / 1000, nimg=tr.cur_nimg, ticks=tick,
-                   seconds=round(time.time() - t0, 2), p=float(tr.aug.p) if tr.aug is not None else 0.)
+                   seconds=round(time.time() - t0, 2), p=float(tr.aug.p) if tr.aug is not None else 0., start_kimg=start / 1000)
+    if init is not None and start: summary.update(init=str(init), init_sha256=file_sha256(init))
     if main and last_ckpt: summary['checkpoint_sha256'] = file_sha256(last_ckpt)
     return summary
 
