@@ -17,8 +17,8 @@ from .stylegan3.training import (gan_config, train_loop, snapshots, load_generat
 # %% auto #0
 __all__ = ['RUN_FREE_KEYS', 'POOL_COLS', 'project_dir', 'init_checkpoint', 'run_identity', 'class_images', 'class_run',
            'train_class', 'class_jobs', 'train_all', 'pool_sizes', 'pool_dir', 'pool_identity', 'fill_pool',
-           'pool_from_images', 'pool_status', 'ensure_pool', 'fidelity_classifier', 'class_fidelity', 'ship_checkpoint',
-           'describe_training', 'main']
+           'pool_from_images', 'pool_status', 'ensure_pool', 'gauss_blur', 'fidelity_classifier', 'class_fidelity',
+           'ship_checkpoint', 'describe_training', 'main']
 
 # %% ../nbs/02_stylegan3.ipynb #74ca9791
 RUN_FREE_KEYS = ('kimg', 'psi', 'pool_per_class', 'pool_total', 'tick_kimg', 'snap', 'keep_snapshots', 'grid_size', 'jobs')
@@ -229,7 +229,7 @@ def ensure_pool(dataset:str,            # dataset name
         for c in missing: train_class(dataset, c, cfg, show_progress=False)
         return fill_pool(dataset, cfg, min_per_class)
 
-# %% ../nbs/02_stylegan3.ipynb #f6e5e4c4
+# %% ../nbs/02_stylegan3.ipynb #bdb2d0d4
 def _small_cnn(c_in, n_cls):
     blk = lambda i, o: [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
     return nn.Sequential(*blk(c_in, 32), nn.MaxPool2d(2), *blk(32, 64), nn.MaxPool2d(2), *blk(64, 64), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, n_cls))
@@ -237,10 +237,28 @@ def _small_cnn(c_in, n_cls):
 def _load(paths, channels):
     return torch.as_tensor(np.stack([read_image(p, channels) for p in paths])).permute(0, 3, 1, 2).float() / 127.5 - 1
 
+def gauss_blur(x:torch.Tensor, # images [N, C, H, W]
+               sigma:float):   # standard deviation in pixels
+    "Separable Gaussian blur (radius 3σ, reflected borders)."
+    r = max(1, int(3 * sigma)); t = torch.arange(-r, r + 1, dtype=x.dtype); k = torch.exp(-t**2 / (2 * sigma**2)); k = k / k.sum()
+    C = x.shape[1]
+    x = F.conv2d(F.pad(x, [r, r, 0, 0], mode='reflect'), k.view(1, 1, 1, -1).repeat(C, 1, 1, 1), groups=C)
+    return F.conv2d(F.pad(x, [0, 0, r, r], mode='reflect'), k.view(1, 1, -1, 1).repeat(C, 1, 1, 1), groups=C)
+
+def _degrade(x, gen, p=0.5):
+    "Blur (one σ in [0.5, 2] px per batch) half of the images and add noise (one σ in [0, 0.15]) to a random half, in [-1, 1]."
+    x = x.clone()
+    b = torch.rand(len(x), generator=gen) < p
+    if b.any(): x[b] = gauss_blur(x[b], float(0.5 + 1.5 * torch.rand(1, generator=gen)))
+    n = torch.rand(len(x), generator=gen) < p
+    if n.any(): x[n] = (x[n] + float(0.15 * torch.rand(1, generator=gen)) * torch.randn(x[n].shape, generator=gen)).clamp(-1, 1)
+    return x
+
 def fidelity_classifier(dataset:str,       # dataset name
                         cfg:dict,          # resolved configuration (GAN resolution, data limit)
-                        epochs:int=30,     # training epochs
-                        seed:int=0):       # seed
+                        epochs:int=80,     # training epochs
+                        seed:int=0,        # seed
+                        degrade:bool=True): # random blur and noise on the training images (see above)
     "A small CNN trained on the real training images at the GAN resolution; returns (net, accuracy on the real val split)."
     info, R = get_dataset(dataset), gan_config(cfg['gan'])['resolution']
     lim, cls = (cfg.get('data') or {}).get('limit'), list(info.classes)
@@ -254,6 +272,7 @@ def fidelity_classifier(dataset:str,       # dataset name
         net.train()
         for idx in torch.randperm(len(y), generator=gen).split(32):
             xb = x[idx]; flip = torch.rand(len(idx), generator=gen) < 0.5; xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+            if degrade: xb = _degrade(xb, gen)
             loss = F.cross_entropy(net(xb), y[idx], weight=w); opt.zero_grad(); loss.backward(); opt.step()
     net.eval()
     with torch.no_grad():
@@ -267,10 +286,10 @@ def _predict(net, x): return torch.cat([net(b).argmax(1) for b in x.split(128)])
 def class_fidelity(dataset:str,         # dataset name
                    cfg:dict,            # resolved configuration
                    pool:Path=None,      # pool folder (default: `runs/<dataset>/synthetic`)
-                   epochs:int=30,       # classifier epochs
+                   epochs:int=80,       # classifier epochs
                    seed:int=0,          # seed
                    clf=None) -> dict:   # (net, val accuracy) from `fidelity_classifier`, to reuse one
-    "Share of each class's pool images that a small real-data classifier assigns to that class, plus the classifier's real val accuracy."
+    "Share of each class's pool images that a small real-data classifier assigns to that class, plus the classifier's accuracy on clean, blurred and noisy real val images."
     info, R = get_dataset(dataset), gan_config(cfg['gan'])['resolution']
     pool = Path(pool) if pool else pool_dir(dataset)
     with torch.enable_grad(): net, val_acc = clf or fidelity_classifier(dataset, cfg, epochs, seed)
@@ -279,9 +298,16 @@ def class_fidelity(dataset:str,         # dataset name
         files = [pool/f for f in df[df['class'] == c].file]
         res[c] = float((_predict(net, _load(files, info.channels)) == cls.index(c)).float().mean()) if files else float('nan')
     shares = [v for v in res.values() if not math.isnan(v)]
-    return dict(per_class=res, mean=float(np.mean(shares)) if shares else float('nan'), real_val_accuracy=val_acc, classifier=f'small CNN, {epochs} epochs, {R}px')
+    va = items(dataset, 'val', size=R, limit=(cfg.get('data') or {}).get('limit'), task=label_task(dataset))
+    rob = {}
+    if len(va):
+        xv, yv, g = _load(va.image_path, info.channels), torch.tensor([cls.index(l) for l in va.label]), torch.Generator().manual_seed(seed)
+        rob = dict(real_val_accuracy_blurred=float((_predict(net, gauss_blur(xv, 1.0)) == yv).float().mean()),
+                   real_val_accuracy_noisy=float((_predict(net, (xv + 0.1 * torch.randn(xv.shape, generator=g)).clamp(-1, 1)) == yv).float().mean()))
+    return dict(per_class=res, mean=float(np.mean(shares)) if shares else float('nan'), real_val_accuracy=val_acc, **rob,
+                classifier=f'small CNN, {epochs if clf is None else "given"} epochs, {R}px, trained with random blur and noise')
 
-# %% ../nbs/02_stylegan3.ipynb #346c2a91
+# %% ../nbs/02_stylegan3.ipynb #e4a6bdb5
 def _git_commit() -> str|None:
     import subprocess
     try: return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=project_dir(), capture_output=True, text=True, timeout=10).stdout.strip() or None
@@ -317,7 +343,7 @@ def describe_training(run:RunDir) -> str:
         prov = f" ({j['train_seconds']/60:.0f} min at {j['img_s']:.2f} img/s on the machine that made it, commit {j.get('commit')}; reproduce with `{j['command']}`)"
     return f"started from {s['init']}, a checkpoint trained {start:g} kimg{prov}; then trained {kimg - start:g} kimg more in this run ({s.get('seconds', 0):.0f} s)"
 
-# %% ../nbs/02_stylegan3.ipynb #6e343ff3
+# %% ../nbs/02_stylegan3.ipynb #5bcb2911
 from fastcore.script import call_parse
 
 @call_parse

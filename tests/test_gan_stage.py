@@ -98,10 +98,17 @@ def test_missing_pool_without_auto_upstream_names_the_command(env):
 def test_too_few_images_for_the_batch(env):
     with pytest.raises(TrainingError, match='fewer than the batch size 64'): gan.train_class('demo', 'normal', smoke(**{'gan.batch': 64}), show_progress=False)
 
-def test_class_fidelity_ranks_true_labels_above_swapped(env, tmp_path):
+@pytest.fixture(scope='module')
+def clf64(demo_data):
+    "The fidelity classifier of the demo profile's resolution (64 px), 40 epochs, trained once for the tests below."
+    mp = pytest.MonkeyPatch(); mp.setenv('SSGNET_DATA_PATH', str(demo_data))
+    try: yield gan.fidelity_classifier('demo', resolve_config('demo', 'gan', dataset='demo', init=None), epochs=40)
+    finally: mp.undo()
+
+def test_class_fidelity_ranks_true_labels_above_swapped(env, tmp_path, clf64):
     "A pool of real val images under their true labels scores a higher class fidelity than the same pool with swapped labels."
-    cfg = smoke(**{'data.limit': None})
-    va = items('demo', 'val', size=32)
+    cfg = resolve_config('demo', 'gan', dataset='demo', init=None)
+    va = items('demo', 'val', size=64)
     swap = {'lesion': 'normal', 'normal': 'lesion'}
     for name, lab in [('true', lambda l: l), ('swapped', lambda l: swap[l])]:
         rows = []
@@ -109,10 +116,23 @@ def test_class_fidelity_ranks_true_labels_above_swapped(env, tmp_path):
             write_png(tmp_path/name/lab(r.label)/f'{k}.png', read_image(r.image_path))
             rows.append(dict(file=f'{lab(r.label)}/{k}.png', **{'class': lab(r.label)}, checkpoint_sha256='x', seed=k, psi=1.0))
         pd.DataFrame(rows).to_csv(tmp_path/name/'pool.csv', index=False)
-    clf = gan.fidelity_classifier('demo', cfg, epochs=15)
-    t, s = (gan.class_fidelity('demo', cfg, tmp_path/n, clf=clf) for n in ('true', 'swapped'))
+    t, s = (gan.class_fidelity('demo', cfg, tmp_path/n, clf=clf64) for n in ('true', 'swapped'))
     assert set(t['per_class']) == {'lesion', 'normal'} and 0 <= s['mean'] <= 1
     assert t['real_val_accuracy'] > 0.6 and t['mean'] > 0.6 > s['mean'], (t, s)
+    assert 0.5 <= t['real_val_accuracy_blurred'] <= 1 and 0.5 <= t['real_val_accuracy_noisy'] <= 1, t
+
+def test_fidelity_classifier_is_not_a_sharpness_detector(env, clf64):
+    "Trained with random blur and noise, the fidelity classifier still gets most blurred (σ=1 px) and noisy (σ=0.1) real val images of each class right (without them, 0 % of one class: it had learned 'sharp texture = normal')."
+    net, acc = clf64
+    va, cls = items('demo', 'val', size=64), ['lesion', 'normal']
+    xv, yv = gan._load(va.image_path, 3), torch.tensor([cls.index(l) for l in va.label])
+    noisy = (xv + 0.1 * torch.randn(xv.shape, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
+    with torch.no_grad():
+        for name, x in [('blurred', gan.gauss_blur(xv, 1.0)), ('noisy', noisy)]:
+            p = gan._predict(net, x)
+            per_class = [float((p[yv == k] == k).float().mean()) for k in range(2)]
+            assert min(per_class) >= 0.5, (name, per_class)
+    assert acc >= 0.75
 
 def test_demo_profile_starts_from_the_shipped_checkpoints():
     "The demo profile's `gan.init` files exist, pass their hash, fit the demo architecture and class, and say how to reproduce them."
