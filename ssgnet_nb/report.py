@@ -166,11 +166,22 @@ def fid_figure(t:pd.DataFrame, # The FID table (`fid.fid_table` layout, as read 
     ax.margins(y=0.25)
     return fig
 
-# %% ../nbs/06_report.ipynb #12064ebe
+# %% ../nbs/06_report.ipynb #6a6408ef
 def _run_of(runs, stage, sub=None, profile=None):
     r = latest_finished(runs, stage, profile)
     if sub is not None and len(r): r = r[r['sub'] == sub]
     return RunDir(r.path.iloc[-1]) if len(r) else None
+
+def _fidelity_of(dataset, c, run):
+    "Class fidelity of class `c` from the pool's fidelity.json, when the pool was sampled from this very run; else None."
+    d = runs_dir(dataset, 'synthetic')
+    if not ((d/'pool.json').is_file() and (d/'fidelity.json').is_file()): return None
+    pj, fj = read_json(d/'pool.json'), read_json(d/'fidelity.json')
+    if not run.name.endswith('-' + str((pj.get('gan') or {}).get(c))): return None
+    v = (fj.get('per_class') or {}).get(c)
+    if v is None: return None
+    acc = ', '.join(f"{k}: {fj[f'real_val_accuracy{s}']:.2f}" for k, s in [('clean', ''), ('blurred', '_blurred'), ('noisy', '_noisy')] if f'real_val_accuracy{s}' in fj)
+    return f"class fidelity {v:.2f} (share of its {pj.get('sizes', {}).get(c, '?')} pool images that a small classifier trained on real images assigns to {c!r}; that classifier's real val accuracy {acc})"
 
 def gan_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
     "Per class: the newest finished generator's real and latest fake grids (one figure each) and its training curves."
@@ -195,7 +206,7 @@ def gan_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
             if 'p' in m: m.plot(x='kimg', y='p', ax=ax[1], marker='.', legend=False); ax[1].set_title('ADA augmentation probability p'); ax[1].set_xlabel('kimg')
             save_figure(f2, f'gan_curves_{c}', dataset)
         from ssgnet_nb.gan import describe_training
-        out[c] = dict(run=run.name, kimg=(run.summary or {}).get('kimg'), training=describe_training(run), fig=fig)
+        out[c] = dict(run=run.name, kimg=(run.summary or {}).get('kimg'), training=describe_training(run), fig=fig, fidelity=_fidelity_of(dataset, c, run))
     return out or None
 
 def classification_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
@@ -243,7 +254,7 @@ def fid_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
     if fig is not None: save_figure(fig, 'fid_per_class', dataset)
     return dict(table=t, run=run.name, summary=run.summary, fig=fig, curve=run/'snapshots.png' if (run/'snapshots.png').is_file() else None)
 
-# %% ../nbs/06_report.ipynb #9dfb6cb2
+# %% ../nbs/06_report.ipynb #513f7d16
 def ablation_tables(profile:str=None, # Only runs of this profile (None: any)
                     datasets=None     # Datasets to look at (default: every dataset with a run folder)
                    ) -> dict:
