@@ -3,13 +3,14 @@
 #   make test    install if needed, run every notebook (nbdev-test) and pytest; ends with "N passed, N failed"
 #   make export  notebooks -> library (nbdev-export), then strip outputs (nbdev-clean)
 #   make bench   run the benchmarks in bench/ (they write BENCHMARKS.md)
+#   make demo-checkpoints   retrain the demo's shipped per-class StyleGAN3 checkpoints (assets/demo/gan; hours on a CPU)
 SHELL := /bin/bash
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ssgnet-installed
 
-.PHONY: install demo test export bench clean-reports chromium
+.PHONY: install demo test export bench clean-reports chromium demo-checkpoints
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,6 +39,13 @@ export: install
 
 bench: install
 	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# The demo profile starts each class's generator from assets/demo/gan/<class>.pt (gan.init); this retrains them from
+# scratch (same seed, same weights on a CPU) and ships the final checkpoints with their provenance (<class>.json).
+DEMO_GAN_KIMG ?= 15.12
+demo-checkpoints: install
+	$(BIN)/ssgnet run demo --profile demo --stages data
+	$(BIN)/python -m ssgnet_nb.gan --profile demo --overrides '{"gan.init": null, "gan.kimg": $(DEMO_GAN_KIMG), "gan.tick_kimg": 0.5}' --ship assets/demo/gan
 
 clean-reports:
 	rm -rf reports/*/ reports/index.html
