@@ -277,15 +277,15 @@ def class_distance(real:Path,          # Folder of the class's real training ima
     return dict(metric=space.metric, value=v, kid_metric=space.kid_name, kid=kid(f1, f2, kid_subsets, seed), n_real=len(f1), n_fake=len(f2),
                 dims=space.dims, network=space.network, mode=space.mode, note=note)
 
-# %% ../nbs/05_fid.ipynb #b58343d8
+# %% ../nbs/05_fid.ipynb #085a460d
 def fid_table(rows:list,      # dicts from `class_distance`, each with `dataset` and `class`
               digits:int=2    # Rounding of the Fréchet value
              ) -> pd.DataFrame:
     "T5-style table: Dataset, Class, <metric> (N real vs N synthetic), KID ×10³, mode, feature space, note."
     if not rows: return pd.DataFrame()
     m, km = rows[0]['metric'], rows[0]['kid_metric']
-    fmt = lambda v: '—' if v is None else f'{v:.{digits}f}'
-    return pd.DataFrame([{'Dataset': r['dataset'], 'Class': r['class'], m: fmt(r['value']), f'{km} ×10³': f"{1e3*r['kid']:.2f}",
+    fmt = lambda v: '—' if v is None else f'{v:.3g}' if 0 < abs(v) < 0.1 else f'{v:.{digits}f}'   # small values keep 3 significant digits
+    return pd.DataFrame([{'Dataset': r['dataset'], 'Class': r['class'], m: fmt(r['value']), f'{km} ×10³': fmt(1e3 * r['kid']),
                           'N real': r['n_real'], 'N synthetic': r['n_fake'], 'mode': r['mode'], 'features': r['network'], 'note': r['note']} for r in rows])
 
 def metric_definitions(space:FeatureSpace) -> pd.DataFrame:
