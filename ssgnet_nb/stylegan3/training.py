@@ -281,7 +281,7 @@ def to_uint8(x:torch.Tensor) -> torch.Tensor:
     "Images in [-1, 1] [N, C, H, W] to uint8 [N, H, W, C] (x·127.5 + 128, clamped)."
     return (x.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
-# %% ../../nbs/02e_sg3_training.ipynb #1c9138af
+# %% ../../nbs/02e_sg3_training.ipynb #259ca625
 SNAP_RE = re.compile(r'network-snapshot-(\d+)\.pt$')
 
 def snapshots(run_dir:Path) -> list:
@@ -337,11 +337,10 @@ def train_loop(run_dir:Path,          # run folder (created if missing); rank 0 
     if torch.device(device).type == 'cpu': torch.set_flush_denormal(True)   # stack.md: 3x slow-down otherwise
     tr = Trainer(images, g, seed, device, precision)
     snaps = snapshots(run_dir) if resume else []
-    sd, start = None, 0
-    if not snaps and init is not None:
-        sd = init_state(init, g, tr.C, meta); tr.load_state_dict(sd); start = tr.cur_nimg
-        log(f"starting from {init} (sha256 {file_sha256(init)[:12]}): {start/1000:.3f} kimg, ADA p {float(tr.aug.p) if tr.aug is not None else 0:.4f}; training {todo/1000:g} kimg more")
-        sd = dict(sd, tick=0)
+    sd, start, init_sha = None, 0, None
+    if not snaps and init is not None:   # a new run continuing `init` (its tick count starts again at 0)
+        tr.load_state_dict(init_state(init, g, tr.C, meta)); start, init_sha = tr.cur_nimg, file_sha256(init)
+        log(f"starting from {init} (sha256 {init_sha[:12]}): {start/1000:.3f} kimg, ADA p {float(tr.aug.p) if tr.aug is not None else 0:.4f}; training {todo/1000:g} kimg more")
     if snaps:
         sd = load_checkpoint(snaps[-1])
         tr.load_state_dict(sd); start = int(sd.get('start_nimg', 0))
@@ -397,7 +396,7 @@ def train_loop(run_dir:Path,          # run folder (created if missing); rank 0 
                 import torch.distributed as dist; dist.barrier()
     summary = dict(checkpoint=str(last_ckpt) if last_ckpt else None, kimg=tr.cur_nimg / 1000, nimg=tr.cur_nimg, ticks=tick,
                    seconds=round(time.time() - t0, 2), p=float(tr.aug.p) if tr.aug is not None else 0., start_kimg=start / 1000)
-    if init is not None and start: summary.update(init=str(init), init_sha256=file_sha256(init))
+    if init is not None and start: summary.update(init=str(init), init_sha256=init_sha or file_sha256(init))
     if main and last_ckpt: summary['checkpoint_sha256'] = file_sha256(last_ckpt)
     return summary
 
