@@ -281,7 +281,7 @@ def to_uint8(x:torch.Tensor) -> torch.Tensor:
     "Images in [-1, 1] [N, C, H, W] to uint8 [N, H, W, C] (x·127.5 + 128, clamped)."
     return (x.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
-# %% ../../nbs/02e_sg3_training.ipynb #259ca625
+# %% ../../nbs/02e_sg3_training.ipynb #2802293d
 SNAP_RE = re.compile(r'network-snapshot-(\d+)\.pt$')
 
 def snapshots(run_dir:Path) -> list:
@@ -304,7 +304,10 @@ def init_state(path:Path,       # checkpoint written by `train_loop`
                channels:int,    # the new run's image channels
                meta:dict=None): # the new run's meta (dataset, label): must agree with the checkpoint's
     "The training state of checkpoint `path` for starting a run of configuration `g` (hash checked; architecture, channels and class must agree)."
-    sd = load_checkpoint(path)
+    try: sd = load_checkpoint(path)
+    except CheckpointError as e:   # a starting checkpoint is restored, not deleted (its advice is for run snapshots)
+        raise TrainingError(f"cannot start from {path}: {str(e).split(';')[0]}; restore it (for a shipped one: git checkout -- {Path(path).name} in its folder), "
+                            "point gan.init at another checkpoint, or set gan.init=None to train from scratch") from e
     have, m = json.loads(sd['gan']), json.loads(sd.get('meta') or '{}')
     bad = [f"{k}: {have.get(k)!r} there, {g[k]!r} here" for k in ARCH_KEYS if have.get(k) != g[k]]
     if int(sd['img_channels']) != channels: bad.append(f"image channels: {int(sd['img_channels'])} there, {channels} here")
