@@ -308,11 +308,18 @@ def class_fidelity(dataset:str,         # dataset name
     return dict(per_class=res, mean=float(np.mean(shares)) if shares else float('nan'), real_val_accuracy=val_acc, **rob,
                 classifier=f'small CNN, {epochs if clf is None else "given"} epochs, {R}px, trained with random blur and noise')
 
-# %% ../nbs/02_stylegan3.ipynb #cc9a4ce8
+# %% ../nbs/02_stylegan3.ipynb #374ef89b
 def _git_commit() -> str|None:
     import subprocess
     try: return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=project_dir(), capture_output=True, text=True, timeout=10).stdout.strip() or None
     except Exception: return None
+
+def _overall_rate(m:list) -> float|None:
+    "Images per second over the ticks `m` of metrics.jsonl (their images over their seconds; resumed sessions at other speeds weigh by duration)."
+    sec = sum(r.get('sec_tick', 0) for r in m)
+    if not m or not sec: return None
+    n = [r.get('run_nimg', r['nimg']) for r in m]   # images trained in the run at each tick
+    return round(sum(b - a for a, b, r in zip([0] + n[:-1], n, m) if r.get('sec_tick')) / sec, 3)
 
 def ship_checkpoint(run:RunDir,     # a finished (or stopped) GAN run of one class
                     dest:Path,      # folder for `<class>.pt`, `<class>.pt.sha256`, `<class>.json`
@@ -329,7 +336,7 @@ def ship_checkpoint(run:RunDir,     # a finished (or stopped) GAN run of one cla
     atomic_write(out, snap.read_bytes()); h = file_sha256(out); atomic_write(Path(str(out) + '.sha256'), f'{h}  {out.name}\n')
     m = [r for r in run.metrics() if r.get('nimg', 0) <= int(sd['cur_nimg'])]
     write_json(dest/f'{label}.json', dict(label=label, kimg=int(sd['cur_nimg']) / 1000, sha256=h, source_run=run.name, source_checkpoint=snap.name,
-                                          train_seconds=round(sum(r.get('sec_tick', 0) for r in m), 1), img_s=round(float(np.mean([r['img_s'] for r in m])), 3) if m else None,
+                                          train_seconds=round(sum(r.get('sec_tick', 0) for r in m), 1), img_s=_overall_rate(m),
                                           ada_p=float(sd['aug_p']), commit=_git_commit(), command=command, gan=json.loads(sd['gan'])))
     return out
 
@@ -342,7 +349,12 @@ def describe_training(run:RunDir) -> str:
     if side.is_file():
         j = read_json(side)
         prov = f" ({j['train_seconds']/60:.0f} min at {j['img_s']:.2f} img/s on the machine that made it, commit {j.get('commit')}; reproduce with `{j['command']}`)"
-    return f"started from {s['init']}, a checkpoint trained {start:g} kimg{prov}; then trained {kimg - start:g} kimg more in this run ({s.get('seconds', 0):.0f} s)"
+    return f"started from {_shown(s['init'])}, a checkpoint trained {start:g} kimg{prov}; then trained {kimg - start:g} kimg more in this run ({s.get('seconds', 0):.0f} s)"
+
+def _shown(p) -> str:
+    "A path as users should read it: relative to the project folder when inside it."
+    try: return str(Path(p).resolve().relative_to(project_dir().resolve()))
+    except ValueError: return str(p)
 
 # %% ../nbs/02_stylegan3.ipynb #5bcb2911
 from fastcore.script import call_parse
