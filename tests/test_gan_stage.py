@@ -1,5 +1,5 @@
 "GAN stage: per-class runs, resume with more kimg, the synthetic pool (ensure_pool under concurrency, pool.csv rows), errors, class fidelity."
-import os, shutil, threading
+import os, re, shutil, threading
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 
@@ -149,6 +149,8 @@ def test_demo_profile_starts_from_the_shipped_checkpoints():
         assert j['sha256'] == file_sha256(p) and j['label'] == c and j['kimg'] == int(sd['cur_nimg']) / 1000 >= 1
         assert j['command'].startswith('python -m ssgnet_nb.gan --profile demo') and '"gan.init": null' in j['command'] and '--ship assets/demo/gan' in j['command']
         assert gan.run_identity('demo', c, cfg)['gan']['init'] == j['sha256']
+        mk = re.search(rf'^DEMO_GAN_KIMG_{c} \?= ([0-9.]+)$', (ROOT/'Makefile').read_text(), re.M)   # `make demo-checkpoints` remakes this one
+        assert mk and float(mk.group(1)) == j['kimg'] and f'"gan.kimg": {j["kimg"]:g}' in j['command'], (c, j['command'])
 
 def test_gan_module_command_line_ships_checkpoints(env, tmp_path):
     "`python -m ssgnet_nb.gan ... --ship DIR` trains (or reuses) each class and ships its checkpoint with the command itself recorded."
