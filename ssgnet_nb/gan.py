@@ -308,7 +308,7 @@ def class_fidelity(dataset:str,         # dataset name
     return dict(per_class=res, mean=float(np.mean(shares)) if shares else float('nan'), real_val_accuracy=val_acc, **rob,
                 classifier=f'small CNN, {epochs if clf is None else "given"} epochs, {R}px, trained with random blur and noise')
 
-# %% ../nbs/02_stylegan3.ipynb #374ef89b
+# %% ../nbs/02_stylegan3.ipynb #eafce7b7
 def _git_commit() -> str|None:
     import subprocess
     try: return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=project_dir(), capture_output=True, text=True, timeout=10).stdout.strip() or None
@@ -317,9 +317,7 @@ def _git_commit() -> str|None:
 def _overall_rate(m:list) -> float|None:
     "Images per second over the ticks `m` of metrics.jsonl (their images over their seconds; resumed sessions at other speeds weigh by duration)."
     sec = sum(r.get('sec_tick', 0) for r in m)
-    if not m or not sec: return None
-    n = [r.get('run_nimg', r['nimg']) for r in m]   # images trained in the run at each tick
-    return round(sum(b - a for a, b, r in zip([0] + n[:-1], n, m) if r.get('sec_tick')) / sec, 3)
+    return round(m[-1].get('run_nimg', m[-1]['nimg']) / sec, 3) if m and sec else None   # images the run trained by its last tick
 
 def ship_checkpoint(run:RunDir,     # a finished (or stopped) GAN run of one class
                     dest:Path,      # folder for `<class>.pt`, `<class>.pt.sha256`, `<class>.json`
