@@ -1,5 +1,7 @@
 """Benchmark: one StyleGAN3 training step (G fwd+bwd, D fwd+bwd; non-saturating loss; Adam) with the fast resampling
 path versus the literal reference path, for the tiny 64 px config and a 128 px config; writes BENCHMARKS.md.
+The fast path is timed twice: with its compiled C filtered-lrelu kernel (`fast`, the default where a C compiler
+builds it) and with the chunked GEMM node (`gemm`, `FAST_KERNEL = 'gemm'`, what runs without a compiler).
 
     python bench/bench_stylegan3.py                 # CPU (or CUDA when present): tiny 64 px and 128 px, fast vs ref
     python bench/bench_stylegan3.py --paper         # adds the 256 px paper config (meant for a GPU)
@@ -21,8 +23,13 @@ PAPER = {'T 256px paper (cbase 32768, cmax 512)': (dict(z_dim=512, w_dim=512, im
 def one(name, steps, warmup, dev, threads):
     "Both paths in one process, steps interleaved (fast, ref, fast, ref, ...) so that both see the same machine load."
     import torch, torch.nn.functional as F, statistics
-    import ssgnet_nb
+    import ssgnet_nb, ssgnet_nb.stylegan3.filters as fl
     from ssgnet_nb.stylegan3.networks import Generator, Discriminator
+    PATHS = ('fast', 'gemm', 'ref')
+    def as_impl(impl):
+        "impl argument and FAST_KERNEL for a path name: 'gemm' is the fast path with the GEMM node instead of the C kernel."
+        fl.FAST_KERNEL = 'gemm' if impl == 'gemm' else 'c' if dev == 'cpu' else 'auto'
+        return 'fast' if impl == 'gemm' else impl
     print('using', ssgnet_nb.__file__, file=sys.stderr)
     if threads: torch.set_num_threads(threads)
     torch.set_flush_denormal(True); torch.manual_seed(0)
@@ -33,6 +40,7 @@ def one(name, steps, warmup, dev, threads):
     R = gk['img_resolution']
     real = torch.randn(B, 3, R, R, device=dev).clamp(-1, 1)
     def step(impl):
+        impl = as_impl(impl)
         # Gmain: non-saturating G loss
         G.requires_grad_(True); D.requires_grad_(False)
         oG.zero_grad(set_to_none=True)
@@ -51,12 +59,13 @@ def one(name, steps, warmup, dev, threads):
     for _ in range(warmup): step('fast')
     out['rss_fast_mb'] = rss()
     if dev == 'cuda': out['cuda_fast_mb'] = torch.cuda.max_memory_allocated() / 2**20; torch.cuda.reset_peak_memory_stats()
+    for _ in range(warmup): step('gemm')
     for _ in range(warmup): step('ref')
     out['rss_both_mb'] = rss()
     if dev == 'cuda': out['cuda_ref_mb'] = torch.cuda.max_memory_allocated() / 2**20
-    t = {'fast': [], 'ref': []}; c = {'fast': [], 'ref': []}
+    t = {k: [] for k in PATHS}; c = {k: [] for k in PATHS}
     for i in range(steps):
-        for impl in (('fast', 'ref') if i % 2 == 0 else ('ref', 'fast')):
+        for impl in (PATHS if i % 2 == 0 else PATHS[::-1]):
             sync(); t0, c0 = time.perf_counter(), time.process_time()
             step(impl); sync()
             t[impl].append(time.perf_counter() - t0); c[impl].append(time.process_time() - c0)
@@ -81,24 +90,27 @@ def one(name, steps, warmup, dev, threads):
     def fl_part(impl, only=None):
         for n, x, st, mk, y, fk, l in layers:
             if only and n != only: continue
-            yy = y.clone().requires_grad_(True); o = filtered_lrelu(yy, impl=impl, **fk); o.backward(torch.ones_like(o))
+            yy = y.clone().requires_grad_(True); o = filtered_lrelu(yy, impl=as_impl(impl), **fk); o.backward(torch.ones_like(o))
     def mc_part(impl):
+        if impl == 'gemm': return   # the modulated conv has no GEMM variant
         for n, x, st, mk, y, fk, l in layers:
             xx = x.clone().requires_grad_(True); o = modulated_conv2d(xx, l.weight, st, fused=impl == 'ref', **mk); o.backward(torch.ones_like(o))
     big = max(layers, key=lambda t: t[4].numel() * t[6].up_factor ** 2)[0]    # largest oversampled canvas x channels
     out['largest_layer'] = big
     for part, fn in [('resample', fl_part), ('resample_big', lambda impl: fl_part(impl, big)), ('modconv', mc_part)]:
-        tp = {'fast': [], 'ref': []}
-        for impl in ('fast', 'ref'): fn(impl)   # warm-up
+        tp = {k: [] for k in PATHS}
+        for impl in PATHS: fn(impl)   # warm-up
         for i in range(steps):
-            for impl in (('fast', 'ref') if i % 2 == 0 else ('ref', 'fast')):
+            for impl in (PATHS if i % 2 == 0 else PATHS[::-1]):
                 sync(); t0 = time.perf_counter(); fn(impl); sync(); tp[impl].append(time.perf_counter() - t0)
         for k in tp: out[f'{part}_{k}_s'] = statistics.median(tp[k])
     G.zero_grad(set_to_none=True)
     with torch.no_grad():   # equal outputs: fast vs reference on the same weights and latents
         z = torch.randn(2, G.z_dim, device=dev)
-        a, b = G(z, impl='fast'), G(z, impl='ref')
+        a, g, b = G(z, impl=as_impl('fast')), G(z, impl=as_impl('gemm')), G(z, impl='ref')
         out['max_abs_diff_G'] = float((a - b).abs().max()); out['max_abs_G'] = float(b.abs().max())
+        out['max_abs_diff_G_gemm'] = float((g - b).abs().max())
+        a = G(z, impl=as_impl('fast'))
         out['max_abs_diff_D'] = float((D(a, impl='fast') - D(a, impl='ref')).abs().max())
     print('RESULT ' + json.dumps(out))
 
@@ -128,17 +140,19 @@ def main():
             if not line: print(p.stdout, p.stderr); raise SystemExit(f'{n} failed')
             r = json.loads(line[0][7:]); print(n, r, flush=True)
             row = {'config': n, 'threads': r['threads'], 'batch': r['batch'], 'G / D params': f"{r['G_params']/1e6:.2f} M / {r['D_params']/1e6:.2f} M",
-                   'fast s/step': f"{r['fast_step_s']:.2f}", 'ref s/step': f"{r['ref_step_s']:.2f}",
-                   'fast img/s': f"{r['fast_img_s']:.2f}", 'ref img/s': f"{r['ref_img_s']:.2f}", 'speed-up (ref/fast time)': f"**{r['ref_step_s']/r['fast_step_s']:.2f}x**",
+                   'fast / gemm / ref s/step': f"{r['fast_step_s']:.2f} / {r['gemm_step_s']:.2f} / {r['ref_step_s']:.2f}",
+                   'fast / ref img/s': f"{r['fast_img_s']:.2f} / {r['ref_img_s']:.2f}", 'speed-up (ref/fast time)': f"**{r['ref_step_s']/r['fast_step_s']:.2f}x**",
+                   'speed-up gemm (ref/gemm time)': f"{r['ref_step_s']/r['gemm_step_s']:.2f}x",
                    'CPU s/step fast / ref': f"{r['fast_cpu_s']:.2f} / {r['ref_cpu_s']:.2f}",
                    'peak RSS fast / fast+ref': f"{r['rss_fast_mb']:.0f} / {r['rss_both_mb']:.0f} MB",
-                   'max abs diff G (max abs G)': f"{r['max_abs_diff_G']:.1e} ({r['max_abs_G']:.2f})"}
+                   'max abs diff G fast / gemm (max abs G)': f"{r['max_abs_diff_G']:.1e} / {r['max_abs_diff_G_gemm']:.1e} ({r['max_abs_G']:.2f})"}
             if dev == 'cuda': row['CUDA peak fast / ref'] = f"{r['cuda_fast_mb']:.0f} / {r['cuda_ref_mb']:.0f} MB"
             rows.append(row)
             ratio = lambda p: f"{r[f'{p}_fast_s']:.3f} / {r[f'{p}_ref_s']:.3f} s (**{r[f'{p}_ref_s'] / r[f'{p}_fast_s']:.2f}x**)"
-            parts.append({'config': n, 'threads': r['threads'], 'whole step fast / ref': f"{r['fast_step_s']:.2f} / {r['ref_step_s']:.2f} s (**{r['ref_step_s']/r['fast_step_s']:.2f}x**)",
-                          'resampling, 15 layers, fwd+bwd fast / ref': ratio('resample'),
-                          f"resampling, largest layer, fwd+bwd fast / ref": f"{r['largest_layer']}: " + ratio('resample_big'),
+            ratio3 = lambda p: f"{r[f'{p}_fast_s']:.3f} / {r[f'{p}_gemm_s']:.3f} / {r[f'{p}_ref_s']:.3f} s (**{r[f'{p}_ref_s'] / r[f'{p}_fast_s']:.2f}x**, gemm {r[f'{p}_ref_s'] / r[f'{p}_gemm_s']:.2f}x)"
+            parts.append({'config': n, 'threads': r['threads'], 'whole step fast / gemm / ref': f"{r['fast_step_s']:.2f} / {r['gemm_step_s']:.2f} / {r['ref_step_s']:.2f} s (**{r['ref_step_s']/r['fast_step_s']:.2f}x**)",
+                          'resampling, 15 layers, fwd+bwd fast / gemm / ref': ratio3('resample'),
+                          f"resampling, largest layer, fwd+bwd fast / gemm / ref": f"{r['largest_layer']}: " + ratio3('resample_big'),
                           'modulated convs, 15 layers, fwd+bwd non-fused (fast) / fused (ref)': ratio('modconv')})
     load1 = os.getloadavg()
     shutil.rmtree(snap, ignore_errors=True)
@@ -146,14 +160,17 @@ def main():
 
 One step = Gmain (G fwd+bwd through D, non-saturating loss) + Dmain (G fwd for fakes with EMA updates, D fwd+bwd on
 fakes and reals), Adam, on `{dev}`, fp32, flush-denormal on. Per config one process runs {a.warmup} warm-up step(s) per
-path, then {a.steps} timed steps per path, interleaved (fast, ref, ref, fast, ...) so that both paths see the same load;
-times are medians. `fast` (`impl='fast'`) = separable, tiled polyphase resampling (each 1-D up- or down-sampling pass
-is one GEMM of the input windows with a small shift-invariant tile matrix; a whole filtered leaky ReLU is one autograd
-node that works through cache-sized chunks of images x channels, stores none of the oversampled canvas and recomputes
-its up passes in the backward, which runs the adjoint passes) **and** the non-fused modulated convolution (input scaled by the styles,
+path, then {a.steps} timed steps per path, interleaved (fast, gemm, ref, ref, gemm, fast, ...) so that all paths see the same load;
+times are medians. `fast` (`impl='fast'`, the default) = separable polyphase resampling in which each filtered leaky
+ReLU of G is one call of a compiled C kernel (`FAST_KERNEL = 'c'`: per image-channel plane, in cache, up along H and W,
+activation, down along W and H, only the non-zero taps, rows vectorised; the backward recomputes the up stage and runs
+the adjoint passes) **and** the non-fused modulated convolution (input scaled by the styles,
 one shared-weight conv, output scaled by the demodulation coefficients); `ref` (`impl='ref'`) = the literal
 zero-insertion, 2-D FIR at the full rate, then decimation (`ssgnet_nb.stylegan3.filters`), and the fused grouped-conv
-modulated convolution of the official code. D's convolutions, the mapping network, the Fourier input and Adam are the
+modulated convolution of the official code. `gemm` = the fast path without a C compiler (`FAST_KERNEL = 'gemm'`):
+each 1-D pass is one GEMM of the input windows with a small shift-invariant tile matrix, a whole filtered leaky ReLU
+one autograd node working through cache-sized chunks of images x channels (same modulated convolution as `fast`).
+D's convolutions, the mapping network, the Fourier input and Adam are the
 same code in both paths (D's [1,3,3,1] blur follows `impl`). So the whole-step ratio mixes two changes; the second
 table times each part that differs alone: the 15 filtered leaky ReLUs of G (and its largest one) and the 15 modulated
 convolutions, each fwd+bwd on the layer's real input with a unit output gradient (no no-grad forward counted there).
@@ -161,9 +178,9 @@ Peak RSS (ru_maxrss) is read
 after the fast path's warm-up and again after the reference's (the second figure is the maximum of both).
 Images/s = batch / median wall-clock step time. Load average (1 min) at start / end: {load0[0]:.1f} / {load1[0]:.1f} on
 {os.cpu_count()} cores (the benchmark itself accounts for about one per torch thread; more means other jobs shared the
-machine and inflated wall-clock times), total {time.time() - t_start:.0f} s. The fast path issues many small in-cache ops,
-so with 2 threads it suffers more than the reference when another job competes for the cores (a run next to a test
-suite, load 3-4, measured 13 s/step at 64 px for fast vs 3.8 s for ref): on a shared machine use 1 thread per process.
+machine and inflated wall-clock times), total {time.time() - t_start:.0f} s. The GEMM node issues many small in-cache ops,
+so with 2 threads it suffered more than the reference when another job competed for the cores (a run next to a test
+suite, load 3-4, measured 13 s/step at 64 px for it vs 3.8 s for ref): on a shared machine use 1 thread per process.
 Command: `python bench/bench_stylegan3.py --steps {a.steps} --warmup {a.warmup} --threads {a.threads}{' --paper' if a.paper else ''}`."""
     if not a.no_write: write_section('bench_stylegan3' if dev == 'cpu' else 'bench_stylegan3_gpu', body, title='StyleGAN3 training step: fast vs reference resampling' + ('' if dev == 'cpu' else ' (GPU)'))
     else: print(body)

@@ -17,6 +17,14 @@ def _one_thread():
     yield
     torch.set_num_threads(n)
 
+@pytest.fixture(params=['gemm', 'c'])
+def kernel(request, monkeypatch):
+    "Run a test with each node of the fast filtered lrelu: the chunked GEMM one and the compiled C kernel (skipped without a C compiler)."
+    import ssgnet_nb.stylegan3.filters as fl
+    if request.param == 'c' and fl.flrelu_kernel(torch.float64) is None: pytest.skip(f'no C kernel here: {fl._ERRS}')
+    monkeypatch.setattr(fl, 'FAST_KERNEL', request.param)
+    return request.param
+
 TINY = dict(z_dim=64, w_dim=64, img_resolution=64, img_channels=3, channel_base=2048, channel_max=64)
 
 def tiny(seed=0, **kw):
@@ -87,7 +95,7 @@ def _layer_io(l, B=1, seed=0):
     return x, torch.randn(B, l.affine.in_features, generator=g)
 
 @pytest.mark.parametrize('R,cfg', [(32, 'stylegan3-t'), (64, 'stylegan3-t'), (256, 'stylegan3-t'), (64, 'stylegan3-r')])
-def test_fast_equals_reference_on_every_layer(R, cfg):
+def test_fast_equals_reference_on_every_layer(R, cfg, kernel):
     torch.manual_seed(0)
     G = Generator(z_dim=8, w_dim=8, img_resolution=R, cfg=cfg, channel_base=1024 if R == 256 else 256, channel_max=4 if R == 256 else 8).requires_grad_(False)
     for n in G.synthesis.layer_names:
@@ -98,7 +106,7 @@ def test_fast_equals_reference_on_every_layer(R, cfg):
         err = float((yf - yr).abs().max()) / max(float(yr.abs().max()), 1e-6)
         assert err < 2e-5, (n, err)
 
-def test_fast_equals_reference_float64_filtered_lrelu():
+def test_fast_equals_reference_float64_filtered_lrelu(kernel):
     torch.manual_seed(1)
     G = Generator(z_dim=8, w_dim=8, img_resolution=32, channel_base=256, channel_max=2)
     for n in G.synthesis.layer_names:
@@ -113,6 +121,7 @@ def test_fast_equals_reference_float64_filtered_lrelu():
 def test_fast_tiling_any_tile_size_equals_reference(monkeypatch, tile):
     import ssgnet_nb.stylegan3.filters as fl
     monkeypatch.setattr(fl, 'TILE_OUT', {k: tile for k in fl.TILE_OUT})   # tiles that do not divide the canvases
+    monkeypatch.setattr(fl, 'FAST_KERNEL', 'gemm')                        # the tiles belong to the GEMM node
     torch.manual_seed(2)
     G = Generator(z_dim=8, w_dim=8, img_resolution=32, channel_base=256, channel_max=4).requires_grad_(False)
     for n in G.synthesis.layer_names:
@@ -121,7 +130,7 @@ def test_fast_tiling_any_tile_size_equals_reference(monkeypatch, tile):
         yr, yf = l(x, w, impl='ref'), l(x, w, impl='fast')
         assert float((yf - yr).abs().max()) <= 2e-5 * max(float(yr.abs().max()), 1e-6), n
 
-def test_fast_gradients_equal_reference_every_layer():
+def test_fast_gradients_equal_reference_every_layer(kernel):
     "fwd+bwd of every synthesis layer (fused autograd node, non-fused modulated conv) against the reference, in float64."
     torch.manual_seed(3)
     G = Generator(z_dim=8, w_dim=8, img_resolution=32, channel_base=256, channel_max=4).double()
