@@ -220,7 +220,7 @@ class _FilteredLReLU(torch.autograd.Function):
         g = torch.cat(outs).view(B, C, H, W)
         return g, (g.sum([0, 2, 3]) if has_b and ctx.needs_input_grad[1] else None), None, None, None, None
 
-# %% ../../nbs/02a_sg3_filters.ipynb #d3efe1f6
+# %% ../../nbs/02a_sg3_filters.ipynb #7fd4b8e3
 FAST_KERNEL = os.environ.get('SSGNET_FAST_KERNEL', 'auto')   # fast filtered lrelu on CPU: 'auto' (C kernel if it builds, else GEMM), 'c', 'gemm'
 
 _C_SRC = r"""
@@ -456,6 +456,7 @@ def flrelu_kernel(dtype=torch.float32, # float32 or float64
     return _LIBS[real]
 
 def _check(err):
+    "Raise if the kernel returned an error code."
     if err: raise RuntimeError(f'filtered-lrelu kernel failed (code {err}: 1 = filter too long, 2 = out of memory, 3 = both)')
 
 def _ptr(t): return None if t is None else t.data_ptr()
@@ -481,6 +482,7 @@ class _FilteredLReLUC(torch.autograd.Function):
     def backward(ctx, gy):
         x, = ctx.saved_tensors
         lib, bb, cfg, gu, gd, has_b = ctx.k
+        assert gy.shape == (*x.shape[:2], cfg.oH, cfg.oW), (gy.shape, x.shape, cfg.oH, cfg.oW)   # the kernel trusts the sizes
         gy, gx = gy.contiguous(), torch.empty_like(x)
         gu_a, gd_a = gu.flip(0).contiguous(), gd.flip(0).contiguous()
         _check(lib.flrelu_bwd(_ptr(x), _ptr(bb), _ptr(gy), _ptr(gx), x.shape[0] * x.shape[1], ctypes.byref(cfg), _ptr(gu), _ptr(gu_a), _ptr(gd_a),
@@ -489,7 +491,7 @@ class _FilteredLReLUC(torch.autograd.Function):
 
 def _kernel_for(x):
     "The autograd node the fast path uses for `x`: the C kernel where `FAST_KERNEL` and the build allow, else the GEMM one."
-    assert FAST_KERNEL in ('auto', 'c', 'gemm'), f"FAST_KERNEL must be 'auto', 'c' or 'gemm', not {FAST_KERNEL!r}"
+    if FAST_KERNEL not in ('auto', 'c', 'gemm'): raise ValueError(f"FAST_KERNEL must be 'auto', 'c' or 'gemm', not {FAST_KERNEL!r}")
     if FAST_KERNEL == 'gemm' or x.device.type != 'cpu': return _FilteredLReLU
     if FAST_KERNEL == 'c': flrelu_kernel(x.dtype, strict=True); return _FilteredLReLUC
     return _FilteredLReLUC if flrelu_kernel(x.dtype) is not None else _FilteredLReLU
