@@ -48,10 +48,7 @@ DEMO_GAN_KIMG_lesion ?= 15.12
 DEMO_GAN_KIMG_normal ?= 41.832
 demo-checkpoints: install
 	$(BIN)/ssgnet run demo --profile demo --stages data
-	for c in lesion normal; do \
-	  kimg=$$( [ $$c = lesion ] && echo $(DEMO_GAN_KIMG_lesion) || echo $(DEMO_GAN_KIMG_normal) ); \
-	  $(BIN)/python -m ssgnet_nb.gan --profile demo --label $$c --overrides "{\"gan.init\": null, \"gan.kimg\": $$kimg, \"gan.tick_kimg\": 0.5}" --ship assets/demo/gan || exit 1; \
-	done
+	$(foreach c,lesion normal,$(BIN)/python -m ssgnet_nb.gan --profile demo --label $(c) --overrides '{"gan.init": null, "gan.kimg": $(DEMO_GAN_KIMG_$(c)), "gan.tick_kimg": 0.5}' --ship assets/demo/gan &&) true
 
 clean-reports:
 	rm -rf reports/*/ reports/index.html

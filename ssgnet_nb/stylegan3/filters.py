@@ -496,7 +496,7 @@ def _kernel_for(x):
     if FAST_KERNEL == 'c': flrelu_kernel(x.dtype, strict=True); return _FilteredLReLUC
     return _FilteredLReLUC if flrelu_kernel(x.dtype) is not None else _FilteredLReLU
 
-# %% ../../nbs/02a_sg3_filters.ipynb #2a57f81d
+# %% ../../nbs/02a_sg3_filters.ipynb #13c077e8
 def filtered_lrelu(x:torch.Tensor,   # input [B, C, H, W]
                    fu=None,          # up filter (1-D) or None
                    fd=None,          # down filter (1-D or 2-D radial) or None
