@@ -14,7 +14,7 @@ STAMP := $(VENV)/.ssgnet-installed
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -m pip install -q --no-cache-dir --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
 	@$(BIN)/python -c "import ssgnet_nb, torch, fastai, timm, cleanfid, nbdev, papermill" || { echo "install failed: see the pip output above"; exit 1; }
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ssgnet_nb)" >/dev/null 2>&1
 	@touch $(STAMP)

@@ -15,10 +15,10 @@ from .stylegan3.training import (gan_config, train_loop, snapshots, load_generat
                                            TrainingError, blur)
 
 # %% auto #0
-__all__ = ['RUN_FREE_KEYS', 'POOL_COLS', 'project_dir', 'init_checkpoint', 'run_identity', 'class_images', 'class_run',
-           'train_class', 'class_jobs', 'train_all', 'pool_sizes', 'pool_dir', 'pool_identity', 'fill_pool',
-           'pool_from_images', 'pool_status', 'ensure_pool', 'gauss_blur', 'fidelity_classifier', 'class_fidelity',
-           'ship_checkpoint', 'describe_training', 'main']
+__all__ = ['RUN_FREE_KEYS', 'POOL_COLS', 'ROTATION_FREE', 'project_dir', 'init_checkpoint', 'run_identity', 'class_images',
+           'class_run', 'train_class', 'class_jobs', 'train_all', 'pool_sizes', 'pool_dir', 'pool_identity',
+           'fill_pool', 'pool_from_images', 'pool_status', 'ensure_pool', 'gauss_blur', 'rotation_free',
+           'fidelity_classifier', 'class_fidelity', 'ship_checkpoint', 'describe_training', 'main']
 
 # %% ../nbs/02_stylegan3.ipynb #56a379ee
 RUN_FREE_KEYS = ('kimg', 'psi', 'pool_per_class', 'pool_total', 'tick_kimg', 'snap', 'keep_snapshots', 'grid_size', 'jobs')
@@ -233,7 +233,7 @@ def ensure_pool(dataset:str,            # dataset name
         for c in missing: train_class(dataset, c, cfg, show_progress=False)
         return fill_pool(dataset, cfg, min_per_class)
 
-# %% ../nbs/02_stylegan3.ipynb #efae279b
+# %% ../nbs/02_stylegan3.ipynb #b7d4d088
 def _small_cnn(c_in, n_cls):
     blk = lambda i, o: [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
     return nn.Sequential(*blk(c_in, 32), nn.MaxPool2d(2), *blk(32, 64), nn.MaxPool2d(2), *blk(64, 64), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, n_cls))
@@ -255,27 +255,51 @@ def _degrade(x, gen, p=0.5):
     if n.any(): x[n] = (x[n] + float(0.15 * torch.rand(1, generator=gen)) * torch.randn(x[n].shape, generator=gen)).clamp(-1, 1)
     return x
 
+ROTATION_FREE = ('endoscopy', 'colonoscopy', 'dermoscopy')   # modalities without an "up": any rotation or mirror image is as real
+
+def rotation_free(modality:str) -> bool:
+    "Is an image of this modality as real after any rotation by 90° or mirror (no anatomical up, left or right)?"
+    return any(m in modality.lower() for m in ROTATION_FREE)
+
+class _Committee(nn.Module):
+    "The mean softmax of `nets`, small CNNs trained alike with different seeds; `describe` says how they were trained."
+    def __init__(self, nets, describe=''): super().__init__(); self.nets, self.describe = nn.ModuleList(nets), describe
+    def forward(self, x): return torch.stack([n(x).softmax(1) for n in self.nets]).mean(0)
+
+def _flip_rotate(xb, gen, dihedral):
+    "Random left-right mirror per image; with `dihedral` also one random multiple of 90° per batch and an up-down mirror per image."
+    flip = torch.rand(len(xb), generator=gen) < 0.5; xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+    if not dihedral: return xb
+    xb = torch.rot90(xb, int(torch.randint(4, (1,), generator=gen)), (2, 3))
+    flip = torch.rand(len(xb), generator=gen) < 0.5
+    return torch.where(flip[:, None, None, None], xb.flip(-2), xb)
+
 def fidelity_classifier(dataset:str,       # dataset name
                         cfg:dict,          # resolved configuration (GAN resolution, data limit)
-                        epochs:int=80,     # training epochs
-                        seed:int=0,        # seed
-                        degrade:bool=True): # random blur and noise on the training images (see above)
-    "A small CNN trained on the real training images at the GAN resolution; returns (net, accuracy on the real val split)."
+                        epochs:int=80,     # training epochs of each member
+                        seed:int=0,        # seed of the first member (member k uses seed + k)
+                        degrade:bool=True, # random blur and noise on the training images (see above)
+                        members:int=3,     # CNNs in the committee
+                        dihedral:bool=None): # also rotate by multiples of 90° and mirror up-down (default: for `ROTATION_FREE` modalities)
+    "A committee of small CNNs trained on the real training images at the GAN resolution; returns (net, accuracy on the real val split)."
     info, R = get_dataset(dataset), gan_config(cfg['gan'])['resolution']
+    if dihedral is None: dihedral = rotation_free(info.modality)
     lim, cls = (cfg.get('data') or {}).get('limit'), list(info.classes)
     tr, va = items(dataset, 'train', size=R, limit=lim, task=label_task(dataset)), items(dataset, 'val', size=R, limit=lim, task=label_task(dataset))
     x, y = _load(tr.image_path, info.channels), torch.tensor([cls.index(l) for l in tr.label])
-    torch.manual_seed(seed)
-    net = _small_cnn(info.channels, len(cls)); opt = torch.optim.Adam(net.parameters(), 2e-3)
     w = len(y) / (len(cls) * torch.bincount(y, minlength=len(cls)).clamp(min=1).float())   # class-balanced loss
-    gen = torch.Generator().manual_seed(seed)
-    for ep in range(epochs):
-        net.train()
-        for idx in torch.randperm(len(y), generator=gen).split(32):
-            xb = x[idx]; flip = torch.rand(len(idx), generator=gen) < 0.5; xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
-            if degrade: xb = _degrade(xb, gen)
-            loss = F.cross_entropy(net(xb), y[idx], weight=w); opt.zero_grad(); loss.backward(); opt.step()
-    net.eval()
+    nets = []
+    for k in range(members):
+        torch.manual_seed(seed + k); gen = torch.Generator().manual_seed(seed + k)
+        net = _small_cnn(info.channels, len(cls)); opt = torch.optim.Adam(net.parameters(), 2e-3)
+        for ep in range(epochs):
+            net.train()
+            for idx in torch.randperm(len(y), generator=gen).split(32):
+                xb = _flip_rotate(x[idx], gen, dihedral)
+                if degrade: xb = _degrade(xb, gen)
+                loss = F.cross_entropy(net(xb), y[idx], weight=w); opt.zero_grad(); loss.backward(); opt.step()
+        nets.append(net)
+    net = _Committee(nets, f"{members} small CNN{'s' * (members > 1)} (mean softmax), {epochs} epochs each, {R}px, random {'90° rotations and ' * dihedral}mirrors, blur and noise").eval()
     with torch.no_grad():
         yv = torch.tensor([cls.index(l) for l in va.label])
         acc = float((_predict(net, _load(va.image_path, info.channels)) == yv).float().mean()) if len(va) else float('nan')
@@ -287,13 +311,14 @@ def _predict(net, x): return torch.cat([net(b).argmax(1) for b in x.split(128)])
 def class_fidelity(dataset:str,         # dataset name
                    cfg:dict,            # resolved configuration
                    pool:Path=None,      # pool folder (default: `runs/<dataset>/synthetic`)
-                   epochs:int=80,       # classifier epochs
+                   epochs:int=80,       # classifier epochs (each member)
                    seed:int=0,          # seed
-                   clf=None) -> dict:   # (net, val accuracy) from `fidelity_classifier`, to reuse one
-    "Share of each class's pool images that a small real-data classifier assigns to that class, plus the classifier's accuracy on clean, blurred and noisy real val images."
+                   clf=None,            # (net, val accuracy) from `fidelity_classifier`, to reuse one
+                   members:int=3) -> dict: # CNNs in the classifier committee
+    "Share of each class's pool images that a real-data classifier assigns to that class, beside the share of that class's real val images it gets right, and its accuracy on clean, blurred and noisy real val images."
     info, R = get_dataset(dataset), gan_config(cfg['gan'])['resolution']
     pool = Path(pool) if pool else pool_dir(dataset)
-    with torch.enable_grad(): net, val_acc = clf or fidelity_classifier(dataset, cfg, epochs, seed)
+    with torch.enable_grad(): net, val_acc = clf or fidelity_classifier(dataset, cfg, epochs, seed, members=members)
     df, res, cls = pd.read_csv(pool/'pool.csv'), {}, list(info.classes)
     for c in cls:
         files = [pool/f for f in df[df['class'] == c].file]
@@ -303,10 +328,12 @@ def class_fidelity(dataset:str,         # dataset name
     rob = {}
     if len(va):
         xv, yv, g = _load(va.image_path, info.channels), torch.tensor([cls.index(l) for l in va.label]), torch.Generator().manual_seed(seed)
-        rob = dict(real_val_accuracy_blurred=float((_predict(net, gauss_blur(xv, 1.0)) == yv).float().mean()),
+        pv = _predict(net, xv)
+        rob = dict(real_val_recall={c: float((pv[yv == k] == k).float().mean()) for k, c in enumerate(cls) if (yv == k).any()},
+                   real_val_accuracy_blurred=float((_predict(net, gauss_blur(xv, 1.0)) == yv).float().mean()),
                    real_val_accuracy_noisy=float((_predict(net, (xv + 0.1 * torch.randn(xv.shape, generator=g)).clamp(-1, 1)) == yv).float().mean()))
     return dict(per_class=res, mean=float(np.mean(shares)) if shares else float('nan'), real_val_accuracy=val_acc, **rob,
-                classifier=f'small CNN, {epochs if clf is None else "given"} epochs, {R}px, trained with random blur and noise')
+                classifier=getattr(net, 'describe', 'a given classifier'))
 
 # %% ../nbs/02_stylegan3.ipynb #eafce7b7
 def _git_commit() -> str|None:
