@@ -18,7 +18,7 @@ from .stylegan3.training import (gan_config, train_loop, snapshots, load_generat
 __all__ = ['RUN_FREE_KEYS', 'POOL_COLS', 'ROTATION_FREE', 'project_dir', 'init_checkpoint', 'run_identity', 'class_images',
            'class_run', 'train_class', 'class_jobs', 'train_all', 'pool_sizes', 'pool_dir', 'pool_identity',
            'fill_pool', 'pool_from_images', 'pool_status', 'ensure_pool', 'gauss_blur', 'rotation_free',
-           'fidelity_classifier', 'class_fidelity', 'ship_checkpoint', 'describe_training', 'main']
+           'fidelity_classifier', 'wilson_interval', 'class_fidelity', 'ship_checkpoint', 'describe_training', 'main']
 
 # %% ../nbs/02_stylegan3.ipynb #56a379ee
 RUN_FREE_KEYS = ('kimg', 'psi', 'pool_per_class', 'pool_total', 'tick_kimg', 'snap', 'keep_snapshots', 'grid_size', 'jobs')
@@ -233,7 +233,7 @@ def ensure_pool(dataset:str,            # dataset name
         for c in missing: train_class(dataset, c, cfg, show_progress=False)
         return fill_pool(dataset, cfg, min_per_class)
 
-# %% ../nbs/02_stylegan3.ipynb #b7d4d088
+# %% ../nbs/02_stylegan3.ipynb #5f5ca37f
 def _small_cnn(c_in, n_cls):
     blk = lambda i, o: [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
     return nn.Sequential(*blk(c_in, 32), nn.MaxPool2d(2), *blk(32, 64), nn.MaxPool2d(2), *blk(64, 64), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, n_cls))
@@ -307,6 +307,16 @@ def fidelity_classifier(dataset:str,       # dataset name
 
 def _predict(net, x): return torch.cat([net(b).argmax(1) for b in x.split(128)])
 
+def wilson_interval(k:int,          # successes (samples assigned to their generator's class)
+                    n:int,          # trials (samples)
+                    z:float=1.96    # normal quantile (1.96: 95 %)
+                   ) -> tuple:
+    "Wilson score interval (lo, hi) of a share k/n: the pool's sampling uncertainty, not the classifier's."
+    if n == 0: return (float('nan'), float('nan'))
+    p, d = k / n, 1 + z * z / n
+    c, h = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, c - h), min(1.0, c + h))
+
 @torch.no_grad()
 def class_fidelity(dataset:str,         # dataset name
                    cfg:dict,            # resolved configuration
@@ -320,9 +330,12 @@ def class_fidelity(dataset:str,         # dataset name
     pool = Path(pool) if pool else pool_dir(dataset)
     with torch.enable_grad(): net, val_acc = clf or fidelity_classifier(dataset, cfg, epochs, seed, members=members)
     df, res, cls = pd.read_csv(pool/'pool.csv'), {}, list(info.classes)
+    ci = {}
     for c in cls:
         files = [pool/f for f in df[df['class'] == c].file]
-        res[c] = float((_predict(net, _load(files, info.channels)) == cls.index(c)).float().mean()) if files else float('nan')
+        k = int((_predict(net, _load(files, info.channels)) == cls.index(c)).sum()) if files else 0
+        res[c] = k / len(files) if files else float('nan')
+        if files: ci[c] = wilson_interval(k, len(files))
     shares = [v for v in res.values() if not math.isnan(v)]
     va = items(dataset, 'val', size=R, limit=(cfg.get('data') or {}).get('limit'), task=label_task(dataset))
     rob = {}
@@ -332,7 +345,8 @@ def class_fidelity(dataset:str,         # dataset name
         rob = dict(real_val_recall={c: float((pv[yv == k] == k).float().mean()) for k, c in enumerate(cls) if (yv == k).any()},
                    real_val_accuracy_blurred=float((_predict(net, gauss_blur(xv, 1.0)) == yv).float().mean()),
                    real_val_accuracy_noisy=float((_predict(net, (xv + 0.1 * torch.randn(xv.shape, generator=g)).clamp(-1, 1)) == yv).float().mean()))
-    return dict(per_class=res, mean=float(np.mean(shares)) if shares else float('nan'), real_val_accuracy=val_acc, **rob,
+    return dict(per_class=res, per_class_ci95=ci, n_per_class={c: int((df['class'] == c).sum()) for c in cls},
+                mean=float(np.mean(shares)) if shares else float('nan'), real_val_accuracy=val_acc, **rob,
                 classifier=getattr(net, 'describe', 'a given classifier'))
 
 # %% ../nbs/02_stylegan3.ipynb #eafce7b7

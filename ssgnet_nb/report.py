@@ -166,7 +166,7 @@ def fid_figure(t:pd.DataFrame, # The FID table (`fid.fid_table` layout, as read 
     ax.margins(y=0.25)
     return fig
 
-# %% ../nbs/06_report.ipynb #dbdc41ff
+# %% ../nbs/06_report.ipynb #3ab71c7e
 def _run_of(runs, stage, sub=None, profile=None):
     r = latest_finished(runs, stage, profile)
     if sub is not None and len(r): r = r[r['sub'] == sub]
@@ -183,7 +183,9 @@ def _fidelity_of(dataset, c, run):
     acc = ', '.join(f"{k}: {fj[f'real_val_accuracy{s}']:.2f}" for k, s in [('clean', ''), ('blurred', '_blurred'), ('noisy', '_noisy')] if f'real_val_accuracy{s}' in fj)
     rec = (fj.get('real_val_recall') or {}).get(c)
     rec = f"; it assigns {rec:.2f} of the real val images of {c!r} to {c!r}" if rec is not None else ''
-    return f"class fidelity {v:.2f} (share of its {pj.get('sizes', {}).get(c, '?')} pool images that a small classifier trained on real images assigns to {c!r}{rec}; that classifier's real val accuracy {acc})"
+    ci = (fj.get('per_class_ci95') or {}).get(c)
+    ci = f" [95 % CI {ci[0]:.2f}-{ci[1]:.2f}]" if ci else ''
+    return f"class fidelity {v:.2f}{ci} (share of its {pj.get('sizes', {}).get(c, '?')} pool images that a small classifier trained on real images assigns to {c!r}{rec}; that classifier's real val accuracy {acc})"
 
 def gan_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
     "Per class: the newest finished generator's real and latest fake grids (one figure each) and its training curves."
