@@ -233,7 +233,7 @@ def ensure_pool(dataset:str,            # dataset name
         for c in missing: train_class(dataset, c, cfg, show_progress=False)
         return fill_pool(dataset, cfg, min_per_class)
 
-# %% ../nbs/02_stylegan3.ipynb #5f5ca37f
+# %% ../nbs/02_stylegan3.ipynb #e91bfb33
 def _small_cnn(c_in, n_cls):
     blk = lambda i, o: [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
     return nn.Sequential(*blk(c_in, 32), nn.MaxPool2d(2), *blk(32, 64), nn.MaxPool2d(2), *blk(64, 64), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, n_cls))
@@ -333,9 +333,9 @@ def class_fidelity(dataset:str,         # dataset name
     ci = {}
     for c in cls:
         files = [pool/f for f in df[df['class'] == c].file]
-        k = int((_predict(net, _load(files, info.channels)) == cls.index(c)).sum()) if files else 0
-        res[c] = k / len(files) if files else float('nan')
-        if files: ci[c] = wilson_interval(k, len(files))
+        hits = int((_predict(net, _load(files, info.channels)) == cls.index(c)).sum()) if files else 0
+        res[c] = hits / len(files) if files else float('nan')
+        if files: ci[c] = wilson_interval(hits, len(files))
     shares = [v for v in res.values() if not math.isnan(v)]
     va = items(dataset, 'val', size=R, limit=(cfg.get('data') or {}).get('limit'), task=label_task(dataset))
     rob = {}
