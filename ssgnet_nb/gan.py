@@ -233,7 +233,7 @@ def ensure_pool(dataset:str,            # dataset name
         for c in missing: train_class(dataset, c, cfg, show_progress=False)
         return fill_pool(dataset, cfg, min_per_class)
 
-# %% ../nbs/02_stylegan3.ipynb #e91bfb33
+# %% ../nbs/02_stylegan3.ipynb #258e822a
 def _small_cnn(c_in, n_cls):
     blk = lambda i, o: [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
     return nn.Sequential(*blk(c_in, 32), nn.MaxPool2d(2), *blk(32, 64), nn.MaxPool2d(2), *blk(64, 64), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, n_cls))
@@ -330,12 +330,12 @@ def class_fidelity(dataset:str,         # dataset name
     pool = Path(pool) if pool else pool_dir(dataset)
     with torch.enable_grad(): net, val_acc = clf or fidelity_classifier(dataset, cfg, epochs, seed, members=members)
     df, res, cls = pd.read_csv(pool/'pool.csv'), {}, list(info.classes)
-    ci = {}
+    ci, n = {}, {}
     for c in cls:
-        files = [pool/f for f in df[df['class'] == c].file]
+        files = [pool/f for f in df[df['class'] == c].file]; n[c] = len(files)
         hits = int((_predict(net, _load(files, info.channels)) == cls.index(c)).sum()) if files else 0
-        res[c] = hits / len(files) if files else float('nan')
-        if files: ci[c] = wilson_interval(hits, len(files))
+        res[c] = hits / n[c] if files else float('nan')
+        if files: ci[c] = wilson_interval(hits, n[c])
     shares = [v for v in res.values() if not math.isnan(v)]
     va = items(dataset, 'val', size=R, limit=(cfg.get('data') or {}).get('limit'), task=label_task(dataset))
     rob = {}
@@ -345,7 +345,7 @@ def class_fidelity(dataset:str,         # dataset name
         rob = dict(real_val_recall={c: float((pv[yv == k] == k).float().mean()) for k, c in enumerate(cls) if (yv == k).any()},
                    real_val_accuracy_blurred=float((_predict(net, gauss_blur(xv, 1.0)) == yv).float().mean()),
                    real_val_accuracy_noisy=float((_predict(net, (xv + 0.1 * torch.randn(xv.shape, generator=g)).clamp(-1, 1)) == yv).float().mean()))
-    return dict(per_class=res, per_class_ci95=ci, n_per_class={c: int((df['class'] == c).sum()) for c in cls},
+    return dict(per_class=res, per_class_ci95=ci, n_per_class=n,
                 mean=float(np.mean(shares)) if shares else float('nan'), real_val_accuracy=val_acc, **rob,
                 classifier=getattr(net, 'describe', 'a given classifier'))
 
