@@ -97,7 +97,7 @@ def env_vars(**kv):
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
 
-# %% ../nbs/00_core.ipynb #cbbc8a70
+# %% ../nbs/00_core.ipynb #fed6b744
 _SMOKE = dict(
     seed=0, precision='fp32', auto_upstream=True,
     data=dict(size=32, limit=dict(train=32, val=8, test=8)),
@@ -121,7 +121,7 @@ _DEMO = copy.deepcopy(_SMOKE)
 _DEMO.update(auto_upstream=False)
 _DEMO['data'].update(size=64, limit=None)
 _DEMO['gan'].update(resolution=64, z_dim=64, w_dim=64, cbase=2048, cmax=64, batch=8, kimg=0.2, tick_kimg=0.05, snap=1,
-                    pool_per_class=100, pool_total=200, ada_kimg=10, init='assets/demo/gan/{label}.pt')
+                    pool_per_class=100, pool_total=200, ada_kimg=10, init='assets/demo/gan/{label}.pt', psi=0.9)
 _DEMO['classification'].update(arch='resnet10t', size=64, batch=32, epochs=8, lr=1e-2, settings=['original', 'balanced', 0.2, 0.5], seeds=[0, 1, 2])
 _DEMO['segmentation'].update(encoder='regnetx_002', size=64, batch=16, epochs=6, rounds=2, pool_size=200, seeds=[0])
 _DEMO['fid'].update(max_images=200)
@@ -129,7 +129,7 @@ _PAPER = copy.deepcopy(_DEMO)
 _PAPER.update(seed=42)
 _PAPER['data'].update(size=256)
 _PAPER['gan'].update(resolution=256, z_dim=512, w_dim=512, cbase=32768, cmax=512, batch=32, kimg=5000, tick_kimg=4,
-                     snap=20, gamma=2.0, ada_kimg=500, pool_per_class=None, pool_total=10000, init=None)
+                     snap=20, gamma=2.0, ada_kimg=500, pool_per_class=None, pool_total=10000, init=None, psi=1.0)
 _PAPER['classification'].update(arch='resnet50', size=224, batch=64, epochs=100, schedule='paper', lr=5e-3, seeds=[0, 1, 2])
 _PAPER['segmentation'].update(encoder='resnet34', size=256, batch=32, epochs=300, lr=1e-3, rounds=2, pool_size=10000, seeds=[0, 1, 2],
                                transunet='R50-ViT-B_16', transunet_size=224)

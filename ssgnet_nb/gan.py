@@ -18,7 +18,8 @@ from .stylegan3.training import (gan_config, train_loop, snapshots, load_generat
 __all__ = ['RUN_FREE_KEYS', 'POOL_COLS', 'ROTATION_FREE', 'project_dir', 'init_checkpoint', 'run_identity', 'class_images',
            'class_run', 'train_class', 'class_jobs', 'train_all', 'pool_sizes', 'pool_dir', 'pool_identity',
            'fill_pool', 'pool_from_images', 'pool_status', 'ensure_pool', 'gauss_blur', 'rotation_free',
-           'fidelity_classifier', 'wilson_interval', 'class_fidelity', 'ship_checkpoint', 'describe_training', 'main']
+           'fidelity_classifier', 'wilson_interval', 'class_fidelity', 'pixel_spread', 'truncation_sweep',
+           'plot_truncation', 'ship_checkpoint', 'describe_training', 'main']
 
 # %% ../nbs/02_stylegan3.ipynb #56a379ee
 RUN_FREE_KEYS = ('kimg', 'psi', 'pool_per_class', 'pool_total', 'tick_kimg', 'snap', 'keep_snapshots', 'grid_size', 'jobs')
@@ -349,7 +350,58 @@ def class_fidelity(dataset:str,         # dataset name
                 mean=float(np.mean(shares)) if shares else float('nan'), real_val_accuracy=val_acc, **rob,
                 classifier=getattr(net, 'describe', 'a given classifier'))
 
-# %% ../nbs/02_stylegan3.ipynb #eafce7b7
+# %% ../nbs/02_stylegan3.ipynb #a4b1108c
+def pixel_spread(x:torch.Tensor,  # images [N, C, H, W] in [-1, 1], N >= 2
+                 size:int=16      # area-resize to this many pixels a side first
+                ) -> float:
+    "Mean RMS distance between two different images of `x`, RGB in [0, 1] (0: all alike): how varied a set of images is."
+    assert x.ndim == 4 and len(x) >= 2, f'pixel_spread needs at least 2 images [N, C, H, W], got {tuple(x.shape)}'
+    y = F.adaptive_avg_pool2d((x.float() + 1) / 2, size).flatten(1)
+    d = torch.cdist(y, y, compute_mode='donot_use_mm_for_euclid_dist') / math.sqrt(y.shape[1])
+    return float(d.sum() / (len(y) * (len(y) - 1)))
+
+@torch.no_grad()
+def truncation_sweep(dataset:str,               # dataset name
+                     cfg:dict,                  # resolved configuration (whose finished generators are sampled)
+                     net,                       # classifier, e.g. `fidelity_classifier(...)[0]`
+                     psis=(1.0, 0.9, 0.8, 0.7), # truncation values ψ
+                     n:int=100,                 # samples per class and ψ (seeds 0..n-1, the pool's)
+                     device=None,               # torch device of the generators
+                     batch:int=32) -> pd.DataFrame: # generator batch
+    "Per class and ψ: class fidelity of `n` samples with its 95 % Wilson interval, their pixel spread and that of the class's real training images."
+    info, R = get_dataset(dataset), gan_config(cfg['gan'])['resolution']
+    cls, dev, rows = list(info.classes), get_device(device), []
+    tr = items(dataset, 'train', size=R, limit=(cfg.get('data') or {}).get('limit'), task=label_task(dataset))
+    for c in cls:
+        run = class_run(dataset, c, cfg)
+        if run is None: raise SSGNetError(f"no finished {dataset}/{c} generator for profile {cfg.get('profile')!r}; run `ssgnet run {dataset} --stages gan --profile {cfg.get('profile')}`")
+        G = load_generator(snapshots(run.path)[-1], device=dev)
+        z = torch.cat([torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(s)) for s in range(n)])
+        real = tr[tr.label == c].image_path
+        real_spread = pixel_spread(_load(real.sample(min(n, len(real)), random_state=0), info.channels)) if len(real) >= 2 else float('nan')
+        for psi in psis:
+            x = generate(G, z, psi, batch, dev).permute(0, 3, 1, 2).float() / 127.5 - 1   # the pixels a pool PNG holds
+            hits = int((_predict(net, x) == cls.index(c)).sum()); lo, hi = wilson_interval(hits, n)
+            rows.append({'class': c, 'psi': float(psi), 'share': hits / n, 'ci95_lo': lo, 'ci95_hi': hi, 'n': n,
+                         'spread': pixel_spread(x), 'real_spread': real_spread})
+    df = pd.DataFrame(rows)
+    return df.assign(spread_ratio=df.spread / df.real_spread)
+
+def plot_truncation(df:pd.DataFrame,  # `truncation_sweep` rows
+                    psi:float=None):  # the configured ψ (dashed line)
+    "Class fidelity (95 % Wilson interval) and pixel spread relative to the real images, against ψ, one line per class."
+    import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(1, 2, figsize=(10, 3))
+    for c, g in df.groupby('class', sort=False):
+        axs[0].errorbar(g.psi, g.share, yerr=[g.share - g.ci95_lo, g.ci95_hi - g.share], marker='o', capsize=3, label=c)
+        axs[1].plot(g.psi, g.spread_ratio, 'o-', label=c)
+    for a, t in zip(axs, ['class fidelity (share assigned to its class)', 'pixel spread / real images\' spread']):
+        if psi is not None: a.axvline(psi, ls='--', c='gray', lw=1)
+        a.set_title(t, fontsize=9); a.set_xlabel('truncation ψ'); a.legend(fontsize=7)
+    plt.tight_layout()
+    return fig
+
+# %% ../nbs/02_stylegan3.ipynb #e142ddda
 def _git_commit() -> str|None:
     import subprocess
     try: return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=project_dir(), capture_output=True, text=True, timeout=10).stdout.strip() or None
@@ -395,7 +447,7 @@ def _shown(p) -> str:
     try: return str(Path(p).resolve().relative_to(project_dir().resolve()))
     except ValueError: return str(p)
 
-# %% ../nbs/02_stylegan3.ipynb #5bcb2911
+# %% ../nbs/02_stylegan3.ipynb #570bb743
 from fastcore.script import call_parse
 
 @call_parse

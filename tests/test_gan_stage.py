@@ -138,6 +138,21 @@ def test_fidelity_classifier_is_not_a_sharpness_detector(env, clf64):
             assert min(per_class) >= 0.5, (name, per_class)
     assert acc >= 0.75
 
+def test_truncation_sweep_matches_the_pool_and_collapses_at_psi_0(env):
+    "The sweep's row at the pool's ψ scores exactly the pool's class fidelity (same seeds, same pixels); at ψ = 0 every sample is the average image (spread 0)."
+    cfg = smoke(); pool = gan.ensure_pool('demo', cfg)
+    clf = gan.fidelity_classifier('demo', cfg, epochs=2, members=1)
+    fid = gan.class_fidelity('demo', cfg, pool, clf=clf)
+    n = pd.read_csv(pool/'pool.csv')['class'].value_counts().min()
+    t = gan.truncation_sweep('demo', cfg, clf[0], (1.0, 0.5, 0.0), n=n)
+    assert len(t) == 6 and set(t['class']) == {'lesion', 'normal'} and (t.n == n).all()
+    for c, g in t.groupby('class'):
+        g = g.set_index('psi')
+        assert g.share[1.0] == fid['per_class'][c] and tuple(g.loc[1.0, ['ci95_lo', 'ci95_hi']]) == pytest.approx(fid['per_class_ci95'][c])
+        assert g.spread[0.0] == pytest.approx(0, abs=1e-6) and g.share[0.0] in (0.0, 1.0) and g.spread[1.0] > 0
+        assert (g.real_spread > 0).all() and np.allclose(g.spread_ratio, g.spread / g.real_spread)
+    assert resolve_config('paper', 'gan', dataset='demo')['gan']['psi'] == 1.0   # data generation is untruncated unless a profile says otherwise (demo: 0.9)
+
 def test_demo_profile_starts_from_the_shipped_checkpoints():
     "The demo profile's `gan.init` files exist, pass their hash, fit the demo architecture and class, and say how to reproduce them."
     from ssgnet_nb.data import get_dataset
