@@ -166,7 +166,7 @@ def fid_figure(t:pd.DataFrame, # The FID table (`fid.fid_table` layout, as read 
     ax.margins(y=0.25)
     return fig
 
-# %% ../nbs/06_report.ipynb #65dd022b
+# %% ../nbs/06_report.ipynb #6c10f106
 def _run_of(runs, stage, sub=None, profile=None):
     r = latest_finished(runs, stage, profile)
     if sub is not None and len(r): r = r[r['sub'] == sub]
@@ -185,11 +185,12 @@ def _fidelity_of(dataset, c, run):
     rec = f"; it assigns {rec:.2f} of the real val images of {c!r} to {c!r}" if rec is not None else ''
     ci = (fj.get('per_class_ci95') or {}).get(c)
     ci = f" [95 % CI {ci[0]:.2f}-{ci[1]:.2f}]" if ci else ''
+    n_scored = (fj.get('n_per_class') or {}).get(c, pj.get('sizes', {}).get(c, '?'))   # later stages may have grown the pool since
     psi, at = pj.get('psi', 1.0), ''
     if psi is not None and float(psi) != 1.0:   # a truncated pool: say so, and quote the untruncated share from the stage's sweep
         u = [r for r in fj.get('truncation') or [] if r.get('class') == c and float(r.get('psi', -1)) == 1.0]
         at = f" at truncation ψ {float(psi):g}" + (f"; untruncated (ψ 1): {u[0]['share']:.2f} [95 % CI {u[0]['ci95_lo']:.2f}-{u[0]['ci95_hi']:.2f}] over {u[0]['n']} samples" if u else '')
-    return f"class fidelity {v:.2f}{ci}{at} (share of its {pj.get('sizes', {}).get(c, '?')} pool images that a small classifier trained on real images assigns to {c!r}{rec}; that classifier's real val accuracy {acc})"
+    return f"class fidelity {v:.2f}{ci}{at} (share of {n_scored} of its pool images that a small classifier trained on real images assigns to {c!r}{rec}; that classifier's real val accuracy {acc})"
 
 def gan_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
     "Per class: the newest finished generator's real and latest fake grids (one figure each) and its training curves."
