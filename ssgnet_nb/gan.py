@@ -355,7 +355,7 @@ def class_fidelity(dataset:str,         # dataset name
                 mean=float(np.mean(shares)) if shares else float('nan'), real_val_accuracy=val_acc, **rob,
                 classifier=getattr(net, 'describe', 'a given classifier'))
 
-# %% ../nbs/02_stylegan3.ipynb #20f7628e
+# %% ../nbs/02_stylegan3.ipynb #62cf9c57
 def pixel_spread(x:torch.Tensor,  # images [N, C, H, W] in [-1, 1], N >= 2
                  size:int=16      # area-resize to this many pixels a side first
                 ) -> float:
@@ -370,7 +370,6 @@ def _latest_generator(dataset, c, cfg, dev):
     run = class_run(dataset, c, cfg)
     if run is None: raise SSGNetError(f"no finished {dataset}/{c} generator for profile {cfg.get('profile')!r}; run `ssgnet run {dataset} --stages gan --profile {cfg.get('profile')}`")
     return load_generator(snapshots(run.path)[-1], device=dev)
-
 
 @torch.no_grad()
 def truncation_sweep(dataset:str,               # dataset name

@@ -153,6 +153,7 @@ def test_truncation_sweep_matches_the_pool_and_collapses_at_psi_0(env):
         assert (g.real_spread > 0).all() and np.allclose(g.spread_ratio, g.spread / g.real_spread)
     fig = gan.truncation_grid('demo', cfg, (1.0, 0.0), n=3)                     # 2 classes x 2 ψ rows x 3 samples
     assert len(fig.axes) == 12 and fig.axes[0].get_title() == 'lesion, ψ 1' and fig.axes[9].get_title() == 'normal, ψ 0'
+    import matplotlib.pyplot as plt; plt.close(fig)
     assert resolve_config('paper', 'gan', dataset='demo')['gan']['psi'] == 1.0   # data generation is untruncated unless a profile says otherwise (demo: 0.9)
 
 def test_demo_profile_starts_from_the_shipped_checkpoints():
