@@ -16,10 +16,10 @@ from .stylegan3.training import (gan_config, train_loop, snapshots, load_generat
 
 # %% auto #0
 __all__ = ['RUN_FREE_KEYS', 'POOL_COLS', 'ROTATION_FREE', 'project_dir', 'init_checkpoint', 'run_identity', 'class_images',
-           'class_run', 'train_class', 'class_jobs', 'train_all', 'pool_sizes', 'pool_dir', 'pool_identity', 'seed_z',
-           'fill_pool', 'pool_from_images', 'pool_status', 'ensure_pool', 'gauss_blur', 'rotation_free',
-           'fidelity_classifier', 'wilson_interval', 'class_fidelity', 'pixel_spread', 'truncation_sweep',
-           'truncation_grid', 'plot_truncation', 'ship_checkpoint', 'describe_training', 'main']
+           'class_run', 'train_class', 'class_jobs', 'train_all', 'pool_sizes', 'pool_dir', 'pool_identity',
+           'generator_checkpoint', 'seed_z', 'fill_pool', 'pool_from_images', 'pool_status', 'ensure_pool',
+           'gauss_blur', 'rotation_free', 'fidelity_classifier', 'wilson_interval', 'class_fidelity', 'pixel_spread',
+           'truncation_sweep', 'truncation_grid', 'plot_truncation', 'ship_checkpoint', 'describe_training', 'main']
 
 # %% ../nbs/02_stylegan3.ipynb #56a379ee
 RUN_FREE_KEYS = ('kimg', 'psi', 'pool_per_class', 'pool_total', 'tick_kimg', 'snap', 'keep_snapshots', 'grid_size', 'jobs')
@@ -141,7 +141,7 @@ def train_all(dataset:str,      # dataset name
         if pb is not None: pb.update(target * len(todo))
     return {c: train_class(dataset, c, cfg, **{k: v for k, v in kw.items() if k != 'force'}) for c in classes}   # finished runs are reused
 
-# %% ../nbs/02_stylegan3.ipynb #f6581816
+# %% ../nbs/02_stylegan3.ipynb #13f2a926
 POOL_COLS = ['file', 'class', 'checkpoint_sha256', 'seed', 'psi']
 
 def pool_sizes(dataset:str, cfg:dict, min_per_class:int=None) -> dict:
@@ -161,6 +161,12 @@ def pool_identity(dataset:str, cfg:dict) -> dict:
     return dict(gan={c: config_hash(run_identity(dataset, c, cfg)) for c in get_dataset(dataset).classes}, kimg=gan_config(cfg['gan'])['kimg'],
                 psi=gan_config(cfg['gan'])['psi'])
 
+def generator_checkpoint(dataset:str, label:str, cfg:dict) -> Path:
+    "The newest snapshot of class `label`'s finished run under `cfg`: the generator the pool is sampled from."
+    run = class_run(dataset, label, cfg)
+    if run is None: raise SSGNetError(f"no finished {dataset}/{label} generator for profile {cfg.get('profile')!r}; run `ssgnet run {dataset} --stages gan --profile {cfg.get('profile')}`")
+    return snapshots(run.path)[-1]
+
 def seed_z(seeds,        # one integer seed per sample
            z_dim:int):   # latent size of the generator
     "Latents `[len(seeds), z_dim]`: sample k is `torch.randn` seeded with `seeds[k]`, so an image is reproducible from (checkpoint, seed, ψ)."
@@ -178,9 +184,7 @@ def fill_pool(dataset:str,              # dataset name
     old = pd.read_csv(out/'pool.csv') if (out/'pool.csv').is_file() else pd.DataFrame(columns=POOL_COLS)
     rows = []
     for c, n in sizes.items():
-        run = class_run(dataset, c, cfg)
-        if run is None: raise SSGNetError(f"no finished {dataset}/{c} generator for profile {cfg.get('profile')!r}; run `ssgnet run {dataset} --stages gan --profile {cfg.get('profile')}`")
-        ck = snapshots(run.path)[-1]; sha = file_sha256(ck)
+        ck = generator_checkpoint(dataset, c, cfg); sha = file_sha256(ck)
         have = set(old[(old['class'] == c) & (old.checkpoint_sha256 == sha) & np.isclose(old.psi.astype(float), g['psi'])].seed.astype(int))
         valid = {s for s in have if (out/c/f'{s}.png').is_file()}
         n = max(n, max(valid) + 1 if valid else 0)   # never shrink: another stage may be reading a larger pool
@@ -355,7 +359,7 @@ def class_fidelity(dataset:str,         # dataset name
                 mean=float(np.mean(shares)) if shares else float('nan'), real_val_accuracy=val_acc, **rob,
                 classifier=getattr(net, 'describe', 'a given classifier'))
 
-# %% ../nbs/02_stylegan3.ipynb #62cf9c57
+# %% ../nbs/02_stylegan3.ipynb #4d6060a8
 def pixel_spread(x:torch.Tensor,  # images [N, C, H, W] in [-1, 1], N >= 2
                  size:int=16      # area-resize to this many pixels a side first
                 ) -> float:
@@ -364,12 +368,6 @@ def pixel_spread(x:torch.Tensor,  # images [N, C, H, W] in [-1, 1], N >= 2
     y = F.adaptive_avg_pool2d((x.float() + 1) / 2, size).flatten(1)
     d = torch.cdist(y, y, compute_mode='donot_use_mm_for_euclid_dist') / math.sqrt(y.shape[1])
     return float(d.sum() / (len(y) * (len(y) - 1)))
-
-def _latest_generator(dataset, c, cfg, dev):
-    "G_ema of the newest snapshot of class `c`'s finished run under `cfg` (the one `fill_pool` samples)."
-    run = class_run(dataset, c, cfg)
-    if run is None: raise SSGNetError(f"no finished {dataset}/{c} generator for profile {cfg.get('profile')!r}; run `ssgnet run {dataset} --stages gan --profile {cfg.get('profile')}`")
-    return load_generator(snapshots(run.path)[-1], device=dev)
 
 @torch.no_grad()
 def truncation_sweep(dataset:str,               # dataset name
@@ -384,7 +382,7 @@ def truncation_sweep(dataset:str,               # dataset name
     cls, dev, rows = list(info.classes), get_device(device), []
     tr = items(dataset, 'train', size=R, limit=(cfg.get('data') or {}).get('limit'), task=label_task(dataset))
     for c in cls:
-        G = _latest_generator(dataset, c, cfg, dev); z = seed_z(range(n), G.z_dim)
+        G = load_generator(generator_checkpoint(dataset, c, cfg), device=dev); z = seed_z(range(n), G.z_dim)
         real = tr[tr.label == c].image_path
         real_spread = pixel_spread(_load(real.sample(min(n, len(real)), random_state=0), info.channels)) if len(real) >= 2 else float('nan')
         for psi in psis:
@@ -404,7 +402,7 @@ def truncation_grid(dataset:str,               # dataset name
     "A figure: for each class one row of the same `n` samples per ψ, so each column follows one latent as ψ shrinks."
     dev, imgs, titles = get_device(device), [], []
     for c in get_dataset(dataset).classes:
-        G = _latest_generator(dataset, c, cfg, dev); z = seed_z(range(n), G.z_dim)
+        G = load_generator(generator_checkpoint(dataset, c, cfg), device=dev); z = seed_z(range(n), G.z_dim)
         for psi in psis:
             imgs += list(generate(G, z, psi, n, dev).numpy()); titles += [f'{c}, ψ {psi:g}'] + [''] * (n - 1)
     return show_grid(imgs, titles=titles, ncols=n, size=1.1)
