@@ -17,7 +17,7 @@ __all__ = ['STAGES', 'nbs_dir', 'available_stages', 'parse_param', 'notebook_par
 # %% ../nbs/07_cli.ipynb #c87b15ad
 STAGES = {
     'data':           dict(nb='01_data.ipynb',           needs=(),        task=None),
-    'gan':            dict(nb='02_stylegan3.ipynb',      needs=('data',), task=None),
+    'gan':            dict(nb='02_gan.ipynb',      needs=('data',), task=None),
     'classification': dict(nb='03_classification.ipynb', needs=('gan',),  task='classification'),
     'segmentation':   dict(nb='04_segmentation.ipynb',   needs=('gan',),  task='segmentation'),
     'fid':            dict(nb='05_fid.ipynb',            needs=('gan',),  task=None),

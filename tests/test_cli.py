@@ -59,7 +59,7 @@ def test_failing_stage_renders_error_and_skips_dependents(tmp_path):
     nbs = tmp_path/'nbs'; nbs.mkdir()
     shutil.copy(ROOT/'nbs'/'00_core.ipynb', nbs)
     _nb(nbs/'01_data.ipynb', 'print("before")', 'raise RuntimeError("boom: the data stage failed")')
-    _nb(nbs/'02_stylegan3.ipynb', 'print("gan ran")')
+    _nb(nbs/'02_gan.ipynb', 'print("gan ran")')
     _nb(nbs/'06_report.ipynb', 'print("report ran")')
     r = run(['run', 'demo', '--profile', 'smoke', '--stages', 'data,gan,report'], tmp_path, SSGNET_NBS=str(nbs))
     assert r.returncode == 1, r.stdout + r.stderr
@@ -69,7 +69,7 @@ def test_failing_stage_renders_error_and_skips_dependents(tmp_path):
     assert st['data']['status'] == 'failed' and 'boom' in st['data']['error']
     assert st['gan']['status'] == 'skipped' and 'needs data' in st['gan']['reason']
     assert st['report']['status'] == 'ok'                       # independent stages still run
-    assert not (rep/'02_stylegan3.html').exists()
+    assert not (rep/'02_gan.html').exists()
     assert 'class="skipped"' in (rep/'index.html').read_text()
 
 def test_data_list_shows_prepared_demo(tmp_path):
