@@ -6,16 +6,19 @@ Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #3365cb30
 from __future__ import annotations
-import os, sys, re, json, copy, time, random, hashlib, fcntl, configparser, contextlib, datetime
+import os, sys, re, json, copy, math, time, random, hashlib, fcntl, configparser, contextlib, datetime, dataclasses
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['SETTINGS_DEFAULTS', 'PATH_KEYS', 'PROFILES', 'STAGE_KEYS', 'HASH_IGNORE', 'SSGNetError', 'ConfigError',
-           'find_settings', 'get_settings', 'prepared_dir', 'raw_dir', 'runs_dir', 'reports_dir', 'env_vars',
+__all__ = ['SETTINGS_DEFAULTS', 'PATH_KEYS', 'PRECISIONS', 'SECTIONS', 'STAGE_KEYS', 'META_KEYS', 'PROFILES', 'HASH_IGNORE',
+           'SSGNetError', 'ConfigError', 'find_settings', 'get_settings', 'prepared_dir', 'raw_dir', 'runs_dir',
+           'reports_dir', 'env_vars', 'DataConfig', 'GanConfig', 'ClassificationConfig', 'SegmentationConfig',
+           'FidConfig', 'ReportConfig', 'RunConfig', 'check_config', 'default_config', 'resolve_profile',
            'resolve_config', 'config_hash', 'seed_everything', 'get_device', 'bf16_supported', 'setup_torch',
            'autocast', 'atomic_open', 'atomic_write', 'write_json', 'read_json', 'CheckpointError', 'file_sha256',
-           'save_checkpoint', 'load_checkpoint', 'RunDir', 'new_run', 'list_runs', 'find_run', 'file_lock', 'progress']
+           'save_checkpoint', 'load_checkpoint', 'RunDir', 'new_run', 'list_runs', 'find_run', 'file_lock',
+           'interactive', 'progress']
 
 # %% ../nbs/00_core.ipynb #98e25e4d
 class SSGNetError(Exception):
@@ -25,9 +28,10 @@ class ConfigError(SSGNetError, ValueError):
     "Unknown profile, stage, dataset or parameter; or a malformed value."
 
 # %% ../nbs/00_core.ipynb #2d9b367a
-SETTINGS_DEFAULTS = dict(data_path='data', runs_path='runs', reports_path='reports', profile='demo', device='auto',
+SETTINGS_DEFAULTS = dict(data_path='data', runs_path='runs', reports_path='reports', profile='auto', device='auto',
                          precision='fp32', num_threads='0', inception_weights='', pretrained_dir='pretrained')
 PATH_KEYS = ('data_path', 'runs_path', 'reports_path', 'inception_weights', 'pretrained_dir')
+PRECISIONS = ('fp32', 'bf16', 'auto')
 
 def find_settings(start:Path=None # Folder to start the search from (default: current folder)
                  ) -> Path|None:
@@ -43,24 +47,36 @@ def find_settings(start:Path=None # Folder to start the search from (default: cu
         if f.is_file() and '[ssgnet]' in f.read_text(errors='ignore'): return f
     return None
 
+def _check_settings(res:dict, origin:dict):
+    "Check the values of a settings dict; `origin[key]` says where each came from (for the message)."
+    def bad(k, want): raise ConfigError(f"setting {k} = {res[k]!r} (from {origin[k]}) is not allowed: {want}")
+    try: n = int(str(res['num_threads']).strip() or 0)
+    except ValueError: bad('num_threads', 'an integer >= 0 (0 = torch decides)')
+    if n < 0: bad('num_threads', 'an integer >= 0 (0 = torch decides)')
+    res['num_threads'] = n
+    if res['precision'] not in PRECISIONS: bad('precision', f"one of {', '.join(PRECISIONS)}")
+    if not re.fullmatch(r'auto|cpu|mps|cuda(:\d+)?', res['device']): bad('device', 'auto, cpu, mps, cuda or cuda:N')
+
 def get_settings(path:Path=None, # A settings.ini to read (default: `find_settings()`)
                  env:dict=None   # Environment to read `SSGNET_*` overrides from (default: `os.environ`)
                 ) -> dict:
-    "The kit's settings: defaults, then `settings.ini`, then `SSGNET_<KEY>` environment variables; paths resolved."
+    "The kit's settings: defaults, then `settings.ini`, then `SSGNET_<KEY>` environment variables; checked, paths resolved."
     env = os.environ if env is None else env
     path = Path(path) if path else find_settings()
     res, root = dict(SETTINGS_DEFAULTS), (path.parent if path else Path.cwd()).resolve()
+    origin = {k: 'the built-in default' for k in res}
     if path:
         cp = configparser.ConfigParser()
         try: cp.read(path)
         except configparser.Error as e: raise ConfigError(f"{path} is not a valid settings file ({e}); compare it with the repository's settings.ini") from e
-        if 'ssgnet' in cp: res.update({k: v.strip() for k,v in cp['ssgnet'].items()})
+        if 'ssgnet' in cp:
+            for k, v in cp['ssgnet'].items(): res[k], origin[k] = v.strip(), str(path)
     for k in list(res):
-        if f'SSGNET_{k.upper()}' in env: res[k] = env[f'SSGNET_{k.upper()}']
+        if f'SSGNET_{k.upper()}' in env: res[k], origin[k] = env[f'SSGNET_{k.upper()}'].strip(), f'environment variable SSGNET_{k.upper()}'
+    _check_settings(res, origin)
     for k in PATH_KEYS:
         v = res.get(k, '')
         res[k] = (root/Path(v).expanduser()).resolve() if v else None
-    res['num_threads'] = int(res['num_threads'] or 0)
     res['settings_file'] = path
     return res
 
@@ -97,77 +113,294 @@ def env_vars(**kv):
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
 
-# %% ../nbs/00_core.ipynb #fed6b744
-_SMOKE = dict(
-    seed=0, precision='fp32', auto_upstream=True,
-    data=dict(size=32, limit=dict(train=32, val=8, test=8)),
-    gan=dict(cfg='stylegan3-t', resolution=32, z_dim=32, w_dim=32, map_layers=2, cbase=1024, cmax=32, batch=4,
-             kimg=0.024, tick_kimg=0.008, snap=1, gamma=0.5, glr=0.0025, dlr=0.002, ema_kimg=None, ema_rampup=0.05,
-             aug='ada', ada_target=0.6, ada_kimg=100, ada_interval=4, ada_p=0.2, r1_interval=16, blur_sigma=None,
-             blur_fade_kimg=None, mbstd_group=4, batch_gpu=None, psi=1.0, keep_snapshots=3, grid_size=16,
-             pool_per_class=8, pool_total=16, jobs=None, init=None),
-    classification=dict(arch='resnet18', size=32, batch=16, epochs=1, schedule='fine_tune', lr=2e-3,
-                        settings=['original', 'balanced', 0.2], seeds=[0], pretrained=True, patience=6,
-                        unfreeze=2, lr_patience=3, min_lr=5e-5, freeze_epochs=1, tstr=True, bootstrap=2000),
-    segmentation=dict(model='unet', encoder='resnet18', size=32, batch=8, epochs=1, lr=1e-3, loss='bce_dice',
-                      rounds=1, pool_size=16, seeds=[0], pretrained=True, unet_drop_last_stage=None, transunet=None,
-                      transunet_encoder=None, transunet_size=None, kappa=32.0, lam=32.0, confidence=None, soft_labels=False,
-                      warm_start=False, early_stop=False, save_models=True),
-    fid=dict(mode='clean', max_images=32, batch=16, snapshots=True, fallback=True, force_fid=False, domain_dims=16,
-             domain_steps=80, domain_size=32),
-    report=dict(),
-)
-_DEMO = copy.deepcopy(_SMOKE)
-_DEMO.update(auto_upstream=False)
-_DEMO['data'].update(size=64, limit=None)
-_DEMO['gan'].update(resolution=64, z_dim=64, w_dim=64, cbase=2048, cmax=64, batch=8, kimg=0.2, tick_kimg=0.05, snap=1,
-                    pool_per_class=100, pool_total=200, ada_kimg=10, init='assets/demo/gan/{label}.pt', psi=0.9)
-_DEMO['classification'].update(arch='resnet10t', size=64, batch=32, epochs=8, lr=1e-2, settings=['original', 'balanced', 0.2, 0.5], seeds=[0, 1, 2])
-_DEMO['segmentation'].update(encoder='regnetx_002', size=64, batch=16, epochs=6, rounds=2, pool_size=200, seeds=[0])
-_DEMO['fid'].update(max_images=200)
-_PAPER = copy.deepcopy(_DEMO)
-_PAPER.update(seed=42)
-_PAPER['data'].update(size=256)
-_PAPER['gan'].update(resolution=256, z_dim=512, w_dim=512, cbase=32768, cmax=512, batch=32, kimg=5000, tick_kimg=4,
-                     snap=20, gamma=2.0, ada_kimg=500, pool_per_class=None, pool_total=10000, init=None, psi=1.0)
-_PAPER['classification'].update(arch='resnet50', size=224, batch=64, epochs=100, schedule='paper', lr=5e-3, seeds=[0, 1, 2])
-_PAPER['segmentation'].update(encoder='resnet34', size=256, batch=32, epochs=300, lr=1e-3, rounds=2, pool_size=10000, seeds=[0, 1, 2],
-                               transunet='R50-ViT-B_16', transunet_size=224)
-_PAPER['fid'].update(max_images=50000)
-PROFILES = dict(smoke=_SMOKE, demo=_DEMO, paper=_PAPER)
+# %% ../nbs/00_core.ipynb #032773b1
+def _f(default,            # Default value (lists and dicts are copied per instance)
+       doc:str,            # What the field means (one line)
+       lo=None, hi=None,   # Inclusive bounds for numbers
+       choices=None,       # Allowed values (strings)
+       gt=None,            # Exclusive lower bound for numbers
+       item=None,          # Type of each list item: 'int', 'float', 'str' or 'setting'
+       check=None,         # Extra rule: a function of the value returning an error text or None
+       per_dataset=False): # May be {dataset: value, '*': default}; resolved for the run's dataset
+    "A configuration field: its default, its meaning and the values it allows."
+    meta = dict(doc=doc, lo=lo, hi=hi, choices=choices, gt=gt, item=item, check=check, per_dataset=per_dataset)
+    if isinstance(default, (list, dict)): return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
-# %% ../nbs/00_core.ipynb #dbbe393f
-STAGE_KEYS = ('data', 'gan', 'classification', 'segmentation', 'fid', 'report')
+def _pow2(v): return None if v >= 8 and v & (v - 1) == 0 else 'a power of two >= 8 (16, 32, 64, ... px)'
+def _limit(v): return None if set(v) <= {'train', 'val', 'test'} and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in v.values()) else "a dict like {'train': 32, 'val': 8, 'test': 8} (integers >= 1)"
 
+@dataclasses.dataclass
+class DataConfig:
+    "What every stage reads of the prepared dataset."
+    size:int = _f(32, 'image size (px) the data stage previews', lo=8)
+    limit:dict|None = _f(dict(train=32, val=8, test=8), 'at most this many images per split, a seeded subset (None: all)', check=_limit)
+
+@dataclasses.dataclass
+class GanConfig:
+    "One StyleGAN3 per class (spec: the StyleGAN3 notes in 01b-01f) and the synthetic pool it fills."
+    cfg:str = _f('stylegan3-t', 'StyleGAN3 configuration', choices=('stylegan3-t', 'stylegan3-r'))
+    resolution:int = _f(32, 'image size (px) the generators make', check=_pow2)
+    z_dim:int = _f(32, 'latent z size', lo=1)
+    w_dim:int = _f(32, 'intermediate latent w size', lo=1)
+    map_layers:int = _f(2, 'mapping network depth', lo=1)
+    cbase:int = _f(1024, 'channel base (channels = cbase / 2 / cutoff, capped at cmax)', lo=1)
+    cmax:int = _f(32, 'most channels of any layer', lo=1)
+    batch:int = _f(4, 'images per optimiser step (all ranks)', lo=1)
+    batch_gpu:int|None = _f(None, 'images per forward pass on one rank (None: the whole batch)', lo=1)
+    kimg:float|dict = _f(0.024, "thousands of real images shown in this run, on top of a gan.init checkpoint's", lo=0, per_dataset=True)
+    tick_kimg:float = _f(0.008, 'kimg between log lines', gt=0)
+    snap:int = _f(1, 'ticks between snapshots', lo=1)
+    gamma:float = _f(0.5, 'R1 regularisation weight', lo=0)
+    glr:float = _f(0.0025, 'generator learning rate', gt=0)
+    dlr:float = _f(0.002, 'discriminator learning rate', gt=0)
+    ema_kimg:float|None = _f(None, 'G_ema half-life in kimg (None: batch * 10 / 32)', lo=0)
+    ema_rampup:float|None = _f(0.05, 'EMA ramp-up factor (None: no ramp-up)', lo=0)
+    aug:str = _f('ada', 'augmentation of what D sees', choices=('ada', 'fixed', 'noaug'))
+    ada_target:float = _f(0.6, 'ADA target of r_t = E[sign(D(real))]', lo=0, hi=1)
+    ada_kimg:float = _f(100, 'kimg for ADA p to move by 1', gt=0)
+    ada_interval:int = _f(4, 'iterations between ADA adjustments', lo=1)
+    ada_p:float = _f(0.2, 'augmentation probability of aug = fixed', lo=0, hi=1)
+    r1_interval:int = _f(16, 'lazy R1: iterations between penalties', lo=1)
+    blur_sigma:float|None = _f(None, "blur of D's input at the start, px (None: 10 for R, 0 for T)", lo=0)
+    blur_fade_kimg:float|None = _f(None, 'kimg over which the blur fades out (None: 200 * batch / 32)', lo=0)
+    mbstd_group:int = _f(4, 'minibatch-std group size', lo=1)
+    psi:float = _f(1.0, 'truncation ψ of the pool (1: none)', lo=0, hi=2)
+    keep_snapshots:int = _f(3, 'snapshots kept per run (older ones deleted)', lo=1)
+    grid_size:int = _f(16, 'images in each fakes grid', lo=1)
+    pool_per_class:int|None = _f(8, 'pool images per class (None: pool_total split over classes, at least what balancing +50 % needs)', lo=1)
+    pool_total:int|None = _f(16, 'pool images in all when pool_per_class is None', lo=1)
+    jobs:int|None = _f(None, 'class generators trained at once (None: one per CPU core)', lo=1)
+    init:str|dict|None = _f(None, 'checkpoint each class starts from ({label} is the class), or {dataset: path}: then it applies to that dataset only', per_dataset=True)
+
+@dataclasses.dataclass
+class ClassificationConfig:
+    "The synthetic-share sweep: real training set enhanced per setting, one model per setting and seed."
+    arch:str = _f('resnet18', 'timm model name of the classifier')
+    size:int = _f(32, 'input size (px)', lo=8)
+    batch:int = _f(16, 'batch size', lo=1)
+    epochs:int = _f(1, 'epochs (at most, for the paper schedule)', lo=1)
+    schedule:str = _f('fine_tune', 'training recipe', choices=('paper', 'fine_tune'))
+    lr:float = _f(2e-3, 'learning rate', gt=0)
+    settings:list = _f(['original', 'balanced', 0.2], "training sets: original, balanced, synthetic or an extra share (0.2, '+20%')", item='setting')
+    seeds:list = _f([0], 'seeds, one model each per setting', item='int')
+    pretrained:bool = _f(True, 'use a local weight file from pretrained_dir when one exists')
+    patience:int = _f(6, 'paper schedule: early stopping patience (epochs)', lo=1)
+    unfreeze:int = _f(2, 'paper schedule: trainable body layers at the end', lo=0)
+    lr_patience:int = _f(3, 'paper schedule: epochs before the learning rate drops 10x', lo=1)
+    min_lr:float = _f(5e-5, 'paper schedule: lowest learning rate', lo=0)
+    freeze_epochs:int = _f(1, 'fine_tune: epochs with the body frozen (pretrained weights only)', lo=0)
+    tstr:bool = _f(True, 'also train on synthetic images only, test on real')
+    bootstrap:int = _f(2000, 'bootstrap replicates of the intervals', lo=10)
+
+@dataclasses.dataclass
+class SegmentationConfig:
+    "Baseline on real data, then pseudo-label rounds on the synthetic pool."
+    model:str = _f('unet', 'segmentation network', choices=('unet', 'transunet', 'vmunet'))
+    encoder:str = _f('resnet18', 'U-Net encoder (torchvision or timm name)')
+    size:int = _f(32, 'input size (px)', lo=8)
+    batch:int = _f(8, 'batch size', lo=1)
+    epochs:int = _f(1, 'epochs per round', lo=1)
+    lr:float = _f(1e-3, 'learning rate', gt=0)
+    loss:str = _f('bce_dice', 'training loss', choices=('bce_dice', 'dice', 'tvmf', 'atvmf'))
+    rounds:int = _f(1, 'pseudo-label rounds after the real-only baseline', lo=0)
+    pool_size:int = _f(16, 'synthetic images pseudo-labelled each round', lo=1)
+    seeds:list = _f([0], 'seeds, one full sequence of rounds each', item='int')
+    pretrained:bool = _f(True, 'use local encoder weights from pretrained_dir when present')
+    unet_drop_last_stage:bool|None = _f(None, "drop the U-Net encoder's last stage (None: at inputs below 128 px)")
+    transunet:str|None = _f(None, 'TransUNet preset (None: R50-ViT-B_16 in paper, tiny elsewhere)')
+    transunet_encoder:str|None = _f(None, "TransUNet's CNN encoder (None: the preset's)")
+    transunet_size:int|None = _f(None, 'TransUNet input size (None: size)', lo=8)
+    kappa:float = _f(32.0, 't-vMF concentration κ (fixed-κ loss)', lo=0)
+    lam:float = _f(32.0, 'adaptive t-vMF: κ_c = λ · DSC_c', lo=0)
+    confidence:float|None = _f(None, 'train only on pseudo-label pixels with max(p, 1 - p) >= confidence (None: all)', lo=0.5, hi=1)
+    soft_labels:bool = _f(False, 'train on probabilities instead of hard pseudo-labels')
+    warm_start:bool = _f(False, 'start each round from the previous model (the paper starts afresh)')
+    early_stop:bool = _f(False, 'stop the rounds when validation Dice gains < 0.001')
+    save_models:bool = _f(True, 'save each round\'s model in the run folder')
+
+@dataclasses.dataclass
+class FidConfig:
+    "Distances between each class's real training images and its synthetic pool."
+    mode:str = _f('clean', "clean-fid's resizing mode", choices=('clean', 'legacy_tensorflow'))
+    max_images:int = _f(32, 'most images per side', lo=2)
+    batch:int = _f(16, 'feature batch size', lo=1)
+    snapshots:bool = _f(True, 'also measure GAN snapshots (distance vs kimg)')
+    fallback:bool = _f(True, 'without the Inception file, use the labelled domain distance')
+    force_fid:bool = _f(False, 'report FID even with fewer images than feature dimensions')
+    domain_dims:int = _f(16, 'domain feature size', lo=1)
+    domain_steps:int = _f(80, 'domain network training steps', lo=1)
+    domain_size:int = _f(32, 'domain network input size (px)', lo=8)
+
+@dataclasses.dataclass
+class ReportConfig:
+    "The report stage reads finished runs; it has no knobs yet."
+
+SECTIONS = dict(data=DataConfig, gan=GanConfig, classification=ClassificationConfig, segmentation=SegmentationConfig, fid=FidConfig, report=ReportConfig)
+STAGE_KEYS = tuple(SECTIONS)
+
+@dataclasses.dataclass
+class RunConfig:
+    "Run-wide fields beside the sections."
+    seed:int = _f(0, 'seed of everything a stage draws', lo=0)
+    precision:str|None = _f(None, 'fp32, bf16 or auto (None: the precision setting)', choices=PRECISIONS)
+    auto_upstream:bool = _f(True, 'a stage may build a missing upstream result itself (smoke only)')
+
+# %% ../nbs/00_core.ipynb #5213ea83
+_NAMES = dict(int='an integer', float='a number', bool='True or False', str='a text', list='a list', dict='a dict')
+
+def _kinds(f) -> list:
+    "The type names of field `f`'s annotation, e.g. ['int', 'None'] (from the annotation's text or its object)."
+    t = f.type if isinstance(f.type, str) else str(f.type).replace("<class '", '').replace("'>", '')
+    return [k.strip() for k in t.split('|')]
+
+def _allowed(f, kinds=None) -> str:
+    "What field `f` allows, in words."
+    m, kinds = f.metadata, [k for k in kinds or _kinds(f) if not (f.metadata['per_dataset'] and k == 'dict')]
+    if m['choices']: s = 'one of ' + ', '.join(map(str, m['choices']))
+    else:
+        s = ' or '.join(_NAMES[k] for k in kinds if k in _NAMES)
+        if m['item']: s += f" of {'settings' if m['item'] == 'setting' else m['item'] + 's'}"
+        if m['lo'] is not None and m['hi'] is not None: s += f" from {m['lo']} to {m['hi']}"
+        else: s += ''.join(f' {op} {m[k]}' for k, op in (('lo', '>='), ('gt', '>'), ('hi', '<=')) if m[k] is not None)
+    if m['per_dataset']: s += ", or {dataset: value, '*': default}"
+    return s + (', or None' if 'None' in kinds else '')
+
+def _setting_ok(v) -> bool:
+    if isinstance(v, bool): return False
+    if isinstance(v, (int, float)): return 0 <= v <= 100
+    return isinstance(v, str) and bool(re.fullmatch(r"(original|balanced|synthetic|\+?\d+(\.\d+)?%?)", v.strip().lower()))
+
+def _check_value(key:str, v, f, kinds=None):
+    "`v` checked against field `f` (an integral float of an int field becomes an int); one-line `ConfigError` naming `key` otherwise."
+    m, kinds, v0 = f.metadata, kinds or _kinds(f), v
+    def bad(want=None): raise ConfigError(f"{key} = {v0!r} is not allowed: expected {want or _allowed(f, kinds)} ({m['doc']})")
+    if m['per_dataset'] and isinstance(v, dict):
+        sub = [k for k in kinds if k != 'dict']
+        return {d: _check_value(f'{key}[{d!r}]', x, f, sub) for d, x in v.items()}
+    if v is None: return v if 'None' in kinds else bad()
+    if isinstance(v, tuple): v = list(v)
+    if isinstance(v, bool): ok = 'bool' in kinds
+    elif isinstance(v, int) and 'int' in kinds: ok = True
+    elif isinstance(v, float) and 'int' in kinds and 'float' not in kinds and v.is_integer(): v, ok = int(v), True
+    elif isinstance(v, (int, float)) and 'float' in kinds: v, ok = float(v), math.isfinite(v)
+    else: ok = any(isinstance(v, _KINDS[k]) for k in kinds if k in ('str', 'list', 'dict'))
+    if not ok: bad()
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if (m['lo'] is not None and v < m['lo']) or (m['gt'] is not None and v <= m['gt']) or (m['hi'] is not None and v > m['hi']): bad()
+    if m['choices'] and v not in m['choices']: bad()
+    if isinstance(v, list) and m['item']:
+        good = {'int': lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= 0, 'setting': _setting_ok, 'str': lambda x: isinstance(x, str)}[m['item']]
+        if not v or not all(map(good, v)): bad()
+    if m['check'] and (err := m['check'](v)): bad(err)
+    return v
+
+_KINDS = dict(str=str, list=list, dict=dict)
+META_KEYS = ('profile', 'dataset', 'stage')
+
+def check_config(cfg:dict # A configuration: run-wide fields, one dict per section, and optionally profile/dataset/stage
+                ) -> dict:
+    "`cfg` with every field checked against its declaration; the first unknown key or wrong value raises a one-line `ConfigError`."
+    known = {f.name for f in dataclasses.fields(RunConfig)} | set(SECTIONS) | set(META_KEYS)
+    if unknown := sorted(set(cfg) - known): raise ConfigError(f"unknown parameter {unknown[0]!r}; run-wide fields: {', '.join(f.name for f in dataclasses.fields(RunConfig))}; sections: {', '.join(SECTIONS)}")
+    out = {f.name: _check_value(f.name, cfg.get(f.name, f.default), f) for f in dataclasses.fields(RunConfig)}
+    for sec, cls in SECTIONS.items():
+        d, names = cfg.get(sec) or {}, [f.name for f in dataclasses.fields(cls)]
+        if unknown := sorted(set(d) - set(names)): raise ConfigError(f"unknown parameter {sec}.{unknown[0]}; known in {sec}: {', '.join(names)}")
+        if missing := [n for n in names if n not in d]: raise ConfigError(f"{sec}.{missing[0]} is missing from the configuration")
+        out[sec] = {f.name: _check_value(f'{sec}.{f.name}', d[f.name], f) for f in dataclasses.fields(cls)}
+    return dict(out, **{k: cfg[k] for k in META_KEYS if k in cfg})
+
+def default_config() -> dict:
+    "The configuration every profile starts from: each dataclass's defaults (the smoke scale)."
+    return dict({f.name: f.default for f in dataclasses.fields(RunConfig)}, **{k: dataclasses.asdict(c()) for k, c in SECTIONS.items()})
+
+# %% ../nbs/00_core.ipynb #ecf44b0f
+def _merge(base:dict, delta:dict) -> dict:
+    "`base` with `delta` applied: sections merged field by field, everything else replaced."
+    out = copy.deepcopy(base)
+    for k, v in delta.items():
+        if k in SECTIONS: out[k] = {**out[k], **copy.deepcopy(v)}
+        else: out[k] = copy.deepcopy(v)
+    return out
+
+_DEMO = _merge(default_config(), dict(
+    auto_upstream=False,
+    data=dict(size=64, limit=None),
+    gan=dict(resolution=64, z_dim=64, w_dim=64, cbase=2048, cmax=64, batch=8, kimg=0.2, tick_kimg=0.05, snap=1, pool_per_class=100, pool_total=200,
+             ada_kimg=10, init={'demo': 'assets/demo/gan/{label}.pt'}, psi=0.9),
+    classification=dict(arch='resnet10t', size=64, batch=32, epochs=8, lr=1e-2, settings=['original', 'balanced', 0.2, 0.5], seeds=[0, 1, 2]),
+    segmentation=dict(encoder='regnetx_002', size=64, batch=16, epochs=6, rounds=2, pool_size=200, seeds=[0]),
+    fid=dict(max_images=200)))
+_CPU = _merge(default_config(), dict(
+    auto_upstream=False,
+    data=dict(size=32, limit=None),
+    gan=dict(resolution=32, z_dim=64, w_dim=64, cbase=4096, cmax=64, batch=16, gamma=1.0, ada_kimg=20, tick_kimg=1, snap=2, keep_snapshots=1000,
+             kimg={'breastmnist': 0, '*': 10}, init={'breastmnist': 'assets/breastmnist/gan/{label}.pt'}, pool_per_class=None, pool_total=1000),
+    classification=dict(arch='resnet18', size=32, batch=64, epochs=20, lr=1e-2, settings=['original', 'balanced', 0.2, 0.5, 1.0], seeds=[0, 1, 2, 3, 4]),
+    segmentation=dict(encoder='regnetx_002', size=64, batch=16, epochs=10, rounds=2, pool_size=500, seeds=[0]),
+    fid=dict(max_images=1000)))
+_PAPER = _merge(_DEMO, dict(
+    seed=42,
+    data=dict(size=256),
+    gan=dict(resolution=256, z_dim=512, w_dim=512, cbase=32768, cmax=512, batch=32, kimg=5000, tick_kimg=4, snap=20, gamma=2.0, ada_kimg=500,
+             pool_per_class=None, pool_total=10000, init=None, psi=1.0),
+    classification=dict(arch='resnet50', size=224, batch=64, epochs=100, schedule='paper', lr=5e-3, seeds=[0, 1, 2]),
+    segmentation=dict(encoder='resnet34', size=256, batch=32, epochs=300, lr=1e-3, rounds=2, pool_size=10000, seeds=[0, 1, 2],
+                      transunet='R50-ViT-B_16', transunet_size=224),
+    fid=dict(max_images=50000)))
+PROFILES = dict(smoke=default_config(), demo=_DEMO, cpu=_CPU, paper=_PAPER)
+for _p in PROFILES.values(): check_config(_p)   # every profile is a valid configuration
+
+def resolve_profile(profile:str=None # A profile name, 'auto', or None (the `profile` setting)
+                   ) -> str:
+    "The profile to run: `profile`, else the `profile` setting; `auto` is `paper` on a CUDA GPU and `cpu` otherwise."
+    src = 'the argument'
+    if profile is None: profile, src = get_settings()['profile'], 'the profile setting (settings.ini or SSGNET_PROFILE)'
+    if profile == 'auto':
+        import torch
+        return 'paper' if torch.cuda.is_available() else 'cpu'
+    if profile not in PROFILES: raise ConfigError(f"unknown profile {profile!r} (from {src}); choose one of: auto, {', '.join(PROFILES)}")
+    return profile
+
+# %% ../nbs/00_core.ipynb #d07db78d
 def _set_dotted(cfg, key, val, profile):
     *head, last = key.split('.')
     d = cfg
     for h in head:
-        if not isinstance(d.get(h), dict): raise ConfigError(f"unknown parameter {key!r} for profile {profile!r}: {h!r} is not a section (sections: {', '.join(STAGE_KEYS)})")
+        if not isinstance(d.get(h), dict) or h not in SECTIONS: raise ConfigError(f"unknown parameter {key!r} for profile {profile!r}: {h!r} is not a section (sections: {', '.join(STAGE_KEYS)})")
         d = d[h]
-    if last not in d: raise ConfigError(f"unknown parameter {key!r} for profile {profile!r}; known here: {', '.join(sorted(d))}")
+    if last not in d or (not head and last in SECTIONS): raise ConfigError(f"unknown parameter {key!r} for profile {profile!r}; known here: {', '.join(sorted(k for k in d if k not in SECTIONS))}")
     d[last] = val
 
-def resolve_config(profile:str='smoke',  # Profile name: smoke, demo or paper
-                   stage:str=None,       # Stage whose section plain keyword overrides address
-                   overrides:dict=None,  # Dotted-key overrides, e.g. {'gan.kimg': 5}
-                   dataset:str=None,     # Dataset name, recorded in the config
-                   **kw                  # Overrides of fields of the `stage` section (or top-level fields); None = keep
+def _for_dataset(cfg:dict, dataset:str):
+    "Fields declared per dataset take their value for `dataset` (else the `'*'` entry, else None)."
+    for sec, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            if f.metadata['per_dataset'] and isinstance(v := cfg[sec][f.name], dict): cfg[sec][f.name] = v.get(dataset, v.get('*'))
+
+def resolve_config(profile:str=None,    # Profile name, 'auto', or None (the `profile` setting)
+                   stage:str=None,      # Stage whose section plain keyword overrides address
+                   overrides:dict=None, # Dotted-key overrides, e.g. {'gan.kimg': 5} (a JSON text is accepted too)
+                   dataset:str=None,    # Dataset the run is for: fields declared per dataset take its value
+                   **kw                 # Overrides of fields of the `stage` section (or run-wide fields); None = keep
                   ) -> dict:
-    "One configuration dict: profile `profile`, then dotted `overrides`, then keyword overrides of `stage`'s section."
-    if profile not in PROFILES: raise ConfigError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
+    "One checked configuration: profile `profile`, then dotted `overrides`, then keyword overrides of `stage`'s section."
+    profile = resolve_profile(profile)
     if stage is not None and stage not in STAGE_KEYS: raise ConfigError(f"unknown stage {stage!r}; choose one of: {', '.join(STAGE_KEYS)}")
+    if isinstance(overrides, str):
+        try: overrides = json.loads(overrides or '{}')
+        except json.JSONDecodeError as e: raise ConfigError(f"overrides {overrides!r} is not a JSON dict of dotted keys ({e}); e.g. '{{\"gan.kimg\": 5}}'") from e
+    if not isinstance(overrides or {}, dict): raise ConfigError(f"overrides must be a dict of dotted keys, e.g. {{'gan.kimg': 5}}; got {overrides!r}")
     cfg = copy.deepcopy(PROFILES[profile])
-    try: env_over = json.loads(os.environ.get('SSGNET_OVERRIDES') or '{}')
-    except json.JSONDecodeError as e: raise ConfigError(f"SSGNET_OVERRIDES is not a JSON dict ({e}); unset it or use ssgnet run -p key=value") from e
-    for k,v in {**env_over, **(overrides or {})}.items(): _set_dotted(cfg, k, v, profile)
-    for k,v in kw.items():
+    for k, v in (overrides or {}).items(): _set_dotted(cfg, k, v, profile)
+    for k, v in kw.items():
         if v is None: continue
         if stage and k in cfg[stage]: cfg[stage][k] = v
-        elif k in cfg and not isinstance(cfg[k], dict): cfg[k] = v
-        else: raise ConfigError(f"unknown parameter {k!r} for stage {stage!r} of profile {profile!r}; known: {', '.join(sorted(cfg[stage] if stage else [k for k in cfg if k not in STAGE_KEYS]))}")
-    cfg.update(profile=profile, dataset=dataset, stage=stage)
-    return cfg
+        elif k in cfg and k not in SECTIONS: cfg[k] = v
+        else: raise ConfigError(f"unknown parameter {k!r} for stage {stage!r} of profile {profile!r}; known: {', '.join(sorted(cfg[stage] if stage else [k for k in cfg if k not in SECTIONS]))}")
+    if dataset is not None: _for_dataset(cfg, dataset)
+    return check_config(dict(cfg, profile=profile, dataset=dataset, stage=stage))
 
 # %% ../nbs/00_core.ipynb #a15fa5cc
 HASH_IGNORE = ('force', 'stage', 'run_id', 'run_dir')
@@ -386,8 +619,23 @@ def file_lock(path:Path # Lock file (created if missing)
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
+def interactive() -> bool:
+    "Whether live progress has somewhere to draw: a Jupyter kernel, or standard output on a terminal."
+    try:
+        from IPython import get_ipython
+        if getattr(get_ipython(), 'kernel', None) is not None: return True
+    except ImportError: pass
+    return sys.stdout.isatty()
+
+class _Quiet:
+    "Stands in for a progress bar when nothing can draw one: iterates, and ignores `comment` and `update`."
+    def __init__(self, it): self.it, self.comment = it, ''
+    def __iter__(self): return iter(self.it)
+    def update(self, *a): pass
+
 def progress(it, total:int=None, comment:str='', leave:bool=True):
-    "A progress bar over `it` (fastprogress; notebook and terminal)."
+    "A progress bar over `it` in a notebook or a terminal (fastprogress); silent when output goes to a file or a pipe, so logs stay readable."
+    if not interactive(): return _Quiet(it)
     from fastprogress.fastprogress import progress_bar
     pb = progress_bar(it, total=total, leave=leave)
     if comment: pb.comment = comment
