@@ -354,8 +354,9 @@ for _p in PROFILES.values(): check_config(_p)   # every profile is a valid confi
 
 def resolve_profile(profile:str=None # A profile name, 'auto', or None (the `profile` setting)
                    ) -> str:
-    "The profile to run: `profile`, else the `profile` setting; `auto` is `paper` on a CUDA GPU and `cpu` otherwise."
+    "The profile to run: `profile`, else the `profile` setting (smoke under `nbdev-test`); `auto` is `paper` on a CUDA GPU and `cpu` otherwise."
     src = 'the argument'
+    if profile is None and os.environ.get('IN_TEST') and 'SSGNET_PROFILE' not in os.environ: return 'smoke'   # under nbdev-test, never a long run by accident
     if profile is None: profile, src = get_settings()['profile'], 'the profile setting (settings.ini or SSGNET_PROFILE)'
     if profile == 'auto':
         import torch
