@@ -215,6 +215,29 @@ def run_pipeline(dataset:str,          # Dataset name
     echo(f"index: {out/'index.html'}")
     return 1 if failed else 0
 
+# %% ../nbs/07_cli.ipynb #9745fd3c
+def _weights_parser(sub):
+    "Add `ssgnet weights list|download NAME|check` to the subparsers `sub`."
+    w = sub.add_parser('weights', help='pretrained weight files: list, download, check').add_subparsers(dest='weights_cmd', required=True)
+    w.add_parser('list', help='every weight file a stage can use: where it goes, present or not, how it is checked')
+    dl = w.add_parser('download', help='fetch registered weight files (pooch: checksum, retries, resumable, atomic)')
+    dl.add_argument('name', nargs='+', help="registry names from `ssgnet weights list`, or all"); dl.add_argument('--dest', default=None, help='folder (default: where the stages look)')
+    w.add_parser('check', help='load every present weight file and verify its checksum (exit 1 if one fails)')
+
+def _weights_cmd(a):
+    from ssgnet_nb import weights as W
+    import pandas as pd
+    if a.weights_cmd == 'list':
+        t = pd.DataFrame(W.weights_table()).assign(present=lambda d: d.present.map({True: 'yes', False: 'no'}))
+        print(t[['name', 'present', 'size_mb', 'checksum', 'path', 'used_by']].to_string(index=False)); return 0
+    if a.weights_cmd == 'download':
+        for n in (list(W.WEIGHTS) if a.name == ['all'] else a.name): W.download_weight(n, a.dest)
+        return 0
+    rows = W.check_weights()
+    for r in rows: print(f"{'ok ' if r['ok'] else 'BAD'} {r['name']}: {r['path']}\n    loads: {r['loads']}\n    checksum: {r['checksum']}")
+    if not rows: print("no registered weight file is present; `ssgnet weights list` shows where each one goes")
+    return 0 if all(r['ok'] for r in rows) else 1
+
 # %% ../nbs/07_cli.ipynb #6b0d44db
 def _parser():
     p = argparse.ArgumentParser(prog='ssgnet', description='SSGNet reproducibility kit: run stage notebooks into HTML reports, and prepare datasets.')
@@ -234,6 +257,7 @@ def _parser():
     dl = d.add_parser('download', help='download an official archive with a direct URL'); dl.add_argument('name')
     dl.add_argument('--dest', default=None); dl.add_argument('--url', default=None); dl.add_argument('--sha256', default=None)
     sub.add_parser('stages', help='list the stages and their notebooks')
+    _weights_parser(sub)
     return p
 
 def _data_cmd(a):
@@ -266,6 +290,7 @@ def main(argv:list=None # Arguments (default: sys.argv[1:])
             stages = [s.strip() for s in a.stages.split(',') if s.strip()] if a.stages else None
             rc = run_pipeline(a.dataset, a.profile, stages, params, overrides, a.force, a.with_code)
         elif a.cmd == 'data': rc = _data_cmd(a)
+        elif a.cmd == 'weights': rc = _weights_cmd(a)
         elif a.cmd == 'stages':
             for k,v in STAGES.items(): print(f"{k:15s} {v['nb']:26s} needs: {', '.join(v['needs']) or '-'}{'' if (nbs_dir()/v['nb']).is_file() else '  (not in this version)'}")
             rc = 0

@@ -214,3 +214,14 @@ def test_table_and_check(tmp_path):
     c = {r['name']: r for r in check_weights()}
     assert set(c) == {'resnet18', 'resnet50'} and not c['resnet50']['ok'] and 'truncated zip archive' in c['resnet50']['loads']
     assert c['resnet18']['loads'] == 'ok (3 tensors)' and c['resnet18']['checksum'].startswith('MISMATCH') and not c['resnet18']['ok']
+
+def test_cli_download_list_check(tmp_path, server, capsys):
+    from ssgnet_nb.cli import main
+    url, h = server; body = _pth(); h.files['/w.pth'] = body
+    _point('resnet18', f'{url}/w.pth', hashlib.sha256(body).hexdigest())
+    assert main(['weights', 'download', 'resnet18']) == 0 and (tmp_path/'pretrained'/'resnet18.pth').read_bytes() == body
+    assert main(['weights', 'list']) == 0 and 'resnet18' in capsys.readouterr().out
+    assert main(['weights', 'check']) == 0 and 'ok  resnet18' in capsys.readouterr().out
+    (tmp_path/'pretrained'/'resnet34.pth').write_bytes(body[:100])
+    assert main(['weights', 'check']) == 1 and 'BAD resnet34' in capsys.readouterr().out
+    assert main(['weights', 'download', 'resnet_nope']) == 2 and "unknown weight 'resnet_nope'" in capsys.readouterr().err
