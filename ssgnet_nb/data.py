@@ -6,17 +6,18 @@ Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #8ced74a5
 from __future__ import annotations
-import os, json, shutil, hashlib, datetime, dataclasses
+import os, re, json, shutil, hashlib, inspect, tempfile, datetime, dataclasses
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
 from .core import *
 
 # %% auto #0
-__all__ = ['DATASETS', 'SPLIT_POLICIES', 'SPLIT_DOCS', 'MANIFEST_COLS', 'SPLITS', 'PREPARERS', 'DatasetInfo', 'DataError',
-           'get_dataset', 'split_policy', 'prepare_hint', 'load_manifest', 'prepared_meta', 'size_path', 'read_image',
-           'read_mask', 'write_png', 'resize_image', 'resize_mask', 'render_demo', 'stratified_split', 'prepare_demo',
-           'ensure_prepared', 'view_root', 'label_task', 'items', 'link_or_copy', 'class_folder', 'check_sizes',
+__all__ = ['DATASETS', 'SPLIT_POLICIES', 'SPLIT_DOCS', 'MANIFEST_COLS', 'SPLITS', 'VAL_FROM_TRAIN', 'PREPARERS',
+           'DOWNLOAD_RETRIES', 'DatasetInfo', 'DataError', 'get_dataset', 'split_policy', 'prepare_hint',
+           'load_manifest', 'prepared_meta', 'size_path', 'read_image', 'read_mask', 'write_png', 'resize_image',
+           'resize_mask', 'render_demo', 'stratified_split', 'carve_val', 'prepare_demo', 'check_sizes',
+           'ensure_prepared', 'view_root', 'label_task', 'served_splits', 'items', 'link_or_copy', 'class_folder',
            'prepare', 'list_prepared', 'check', 'download', 'show_grid']
 
 # %% ../nbs/01_data.ipynb #833a5d75
@@ -103,9 +104,9 @@ SPLIT_DOCS = {
     'official': "the release's own train/val/test (CBIS-DDSM: official train/test, val = seeded stratified 20 % of train)",
     'seeded': 'seeded stratified split (Kvasir-SEG 80/10/10, demo 70/15/15)',
     'ssgnet': 'official train + val pooled, re-split 70/15/15 like sklearn train_test_split(0.3) then (0.5), seed 42 (ISIC2018: 1885/404/405)',
-    'vmunet': 'official train + val pooled, seeded 7:3 train/test as in VM-UNet (ISIC2018: 1886/808; official test unused)',
+    'vmunet': 'official train + val pooled, seeded 7:3 train/test as in VM-UNet (ISIC2018: 1886/808; official test unused); val = seeded 10 % of that train (1697/189/808)',
     'val_from_train': 'official test; official train + 16 val pooled, seeded stratified 90/10 train/val (the 16-image val is too small)',
-    'file:PATH': 'a split file: CSV with columns id,split (or lines "id split"); every item must be listed'}
+    'file:PATH': 'a split file: CSV with columns id,split (or lines "id split"); every item must be listed; without val rows, val = seeded 10 % of train'}
 
 def split_policy(name:str,       # Dataset name
                  policy:str=None # Policy name, `file:PATH`, or None for the registry default
@@ -233,14 +234,29 @@ def stratified_split(labels:list,          # One label per item
                      fracs=(0.7, 0.15, 0.15), # train/val/test fractions
                      seed:int=0             # Seed
                     ) -> list:
-    "A split name per item, stratified by label (seeded; rounding gives val/test at least one item per class when possible)."
+    "A split name per item, stratified by label (seeded; a class of 3 or more items gets at least one val and one test item when their fraction is > 0)."
     rng, labels = np.random.default_rng(seed), np.asarray(labels)
     out = np.empty(len(labels), dtype=object)
     for lab in sorted(set(labels.tolist())):
         idx = np.flatnonzero(labels == lab); rng.shuffle(idx)
-        n = len(idx); n_val = int(round(n*fracs[1])); n_test = int(round(n*fracs[2])); n_tr = n - n_val - n_test
+        n = len(idx); n_val = int(round(n*fracs[1])); n_test = int(round(n*fracs[2]))
+        if n >= 3: n_val, n_test = max(n_val, int(fracs[1] > 0)), max(n_test, int(fracs[2] > 0))
+        n_tr = n - n_val - n_test
         out[idx[:n_tr]], out[idx[n_tr:n_tr+n_val]], out[idx[n_tr+n_val:]] = 'train', 'val', 'test'
     return out.tolist()
+
+VAL_FROM_TRAIN = 0.1   # share of train held out as val when a split policy gives no val split
+
+def carve_val(ids:list,    # Ids of the training items
+              labels:list, # Their labels
+              seed:int=42  # Seed
+             ) -> set:
+    "The ids of a seeded, stratified `VAL_FROM_TRAIN` share of the training items (at least one of two or more; order-independent) to hold out as val."
+    order = sorted(range(len(ids)), key=lambda k: str(ids[k]))
+    sp = stratified_split([labels[k] for k in order], (1 - VAL_FROM_TRAIN, VAL_FROM_TRAIN, 0.0), seed) if ids else []
+    out = {ids[k] for k, s in zip(order, sp) if s == 'val'}
+    if not out and len(ids) >= 2: out = {ids[order[np.random.default_rng(seed).integers(len(ids))]]}   # classes too small to stratify
+    return out
 
 def prepare_demo(dest:Path=None,   # Prepared folder (default: `prepared_dir('demo')`)
                  n:int=320,        # Number of images
@@ -249,6 +265,8 @@ def prepare_demo(dest:Path=None,   # Prepared folder (default: `prepared_dir('de
                  lesion_frac:float=0.75 # Share of images with lesions
                 ) -> Path:
     "Generate the demo dataset into `dest` in the prepared format; returns `dest`."
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 100_000: raise DataError(f"demo option n={n!r} must be an integer from 1 to 100000")
+    if isinstance(lesion_frac, bool) or not isinstance(lesion_frac, (int, float)) or not 0 <= lesion_frac <= 1: raise DataError(f"demo option lesion_frac={lesion_frac!r} must be a number from 0 to 1")
     dest = Path(dest) if dest else prepared_dir('demo')
     rng = np.random.default_rng([seed, 10**6])
     n_les = rng.permutation(np.r_[np.zeros(n - int(round(n*lesion_frac)), int), rng.integers(1, 3, int(round(n*lesion_frac)))])
@@ -270,16 +288,50 @@ def prepare_demo(dest:Path=None,   # Prepared folder (default: `prepared_dir('de
     return dest
 
 # %% ../nbs/01_data.ipynb #7586ea8f
+def _int_value(v) -> int|None:
+    "`v` as an int when it is one (an int, or a string of digits), else None: no bools, no floats (64.7 would silently become 64)."
+    if isinstance(v, (bool, np.bool_)): return None
+    if isinstance(v, (int, np.integer)): return int(v)
+    if isinstance(v, str) and re.fullmatch(r'\s*\d+\s*', v): return int(v)
+    return None
+
+def check_sizes(sizes) -> tuple:
+    "`sizes` as a tuple of distinct ints in [8, 4096] (first = base size), or None."
+    if sizes is None: return None
+    parts = sizes.split(',') if isinstance(sizes, str) else list(sizes) if isinstance(sizes, (list, tuple, np.ndarray)) else [sizes]
+    vals = [_int_value(s) for s in parts]
+    if not vals or None in vals: raise DataError(f"sizes {sizes!r} must be integers, e.g. --sizes 256,64")
+    out = tuple(dict.fromkeys(vals))
+    if any(s < 8 or s > 4096 for s in out): raise DataError(f"sizes {sizes!r} must be between 8 and 4096 px, e.g. --sizes 256,64")
+    return out
+
+def _add_demo_size(root:Path, size:int):
+    "Derive the demo's `size` px copies from its base images (as `prepare_demo` does) into `px<size>/`, swapped in whole; then record the size."
+    meta, df = prepared_meta('demo', root), load_manifest('demo', root)
+    for p in root.glob('.px*.tmp-*'): shutil.rmtree(p, ignore_errors=True)   # left by a killed run (the caller holds the demo lock)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.px{size}.tmp-', dir=root))
+    save = lambda p, a: Image.fromarray(a[..., 0] if a.ndim == 3 and a.shape[2] == 1 else a).save(p, format='PNG')   # no per-file fsync: the folder is swapped in whole
+    try:
+        for k in ('images', 'masks'): (tmp/k).mkdir()
+        for r in progress(list(df.itertuples()), comment=f'demo images at {size} px', leave=False):
+            save(tmp/r.image, resize_image(read_image(root/r.image), size))
+            if r.mask: save(tmp/r.mask, resize_mask(read_mask(root/r.mask), size)*255)
+        if (root/f'px{size}').exists(): shutil.rmtree(root/f'px{size}')
+        os.replace(tmp, root/f'px{size}')
+    except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
+    write_json(root/'prepared.json', dict(meta, sizes=[*meta['sizes'], size]))
+
 def ensure_prepared(name:str,      # Dataset name
                     size:int=None  # A size the caller needs (must have been prepared, except demo: any size is derived)
                    ) -> Path:
-    "The prepared folder of `name`; generates `demo` if missing; otherwise an error with the command to run."
+    "The prepared folder of `name`; generates `demo` (or a size of it) if missing; otherwise an error with the command to run."
     info, root = get_dataset(name), prepared_dir(name)
+    if size is not None: size = check_sizes([size])[0]   # before anything is written
     if name == 'demo':
         with file_lock(root.parent/'.demo.lock'):
-            sizes = tuple(info.sizes) if size is None or size in info.sizes else (*info.sizes, size)
-            ok = (root/'manifest.csv').is_file() and (root/'prepared.json').is_file() and set(sizes) <= set(prepared_meta('demo', root)['sizes'])
-            if not ok: prepare_demo(root, sizes=sizes)
+            ok = (root/'manifest.csv').is_file() and (root/'prepared.json').is_file() and set(info.sizes) <= set(prepared_meta('demo', root)['sizes'])
+            if not ok: prepare_demo(root, sizes=info.sizes)
+            if size is not None and size not in prepared_meta('demo', root)['sizes']: _add_demo_size(root, size)
         return root
     load_manifest(name, root)  # raises with the command when missing
     if size is not None:
@@ -311,6 +363,20 @@ def label_task(name:str) -> str|None:
     "The task whose view gives every class its images: 'classification' when the dataset has that task (Kvasir-SEG: the patches), else None (the main manifest)."
     return 'classification' if 'classification' in get_dataset(name).tasks else None
 
+def served_splits(name:str,     # Dataset name
+                  root:Path,     # Its prepared folder (the main manifest)
+                  df:pd.DataFrame # Rows of the main manifest or of one of its views
+                 ) -> pd.DataFrame:
+    "`df` with val rows held out of train by `carve_val` when the prepared folder has no val rows (the held-out ids are chosen on the main manifest; a view's row follows the image its id starts with)."
+    main = load_manifest(name, root)
+    if (main.split == 'val').any() or not (main.split == 'train').any(): return df
+    tr = main[main.split == 'train']
+    val = carve_val(list(tr.id), list(tr.label), prepared_meta(name, root).get('seed') or 42)
+    def held(i): return i in val or any(i[:k] in val for k in range(len(i)) if i[k] == '_')
+    df = df.copy()
+    df.loc[(df.split == 'train') & df.id.map(held), 'split'] = 'val'
+    return df
+
 def items(name:str,          # Dataset name
           split:str=None,    # 'train', 'val', 'test' or None for all
           label:str=None,    # Only this class
@@ -319,9 +385,9 @@ def items(name:str,          # Dataset name
           seed:int=0,        # Seed of the limited subset
           task:str=None      # 'classification' or 'segmentation': the task's view (Kvasir-SEG classification = patches)
          ) -> pd.DataFrame:
-    "Manifest rows of `name` with absolute `image_path`/`mask_path` at `size`."
-    root = view_root(name, ensure_prepared(name, size), task)
-    df, meta = load_manifest(name, root), prepared_meta(name, root)
+    "Manifest rows of `name` with absolute `image_path`/`mask_path` at `size` (train, val and test: see `served_splits`)."
+    main = ensure_prepared(name, size); root = view_root(name, main, task)
+    df, meta = served_splits(name, main, load_manifest(name, root)), prepared_meta(name, root)
     if split is not None and split not in SPLITS: raise DataError(f"unknown split {split!r}; use one of {SPLITS}")
     if label is not None and label not in get_dataset(name).classes: raise DataError(f"unknown class {label!r} for {name}; classes: {get_dataset(name).classes}")
     df = _limit(df, limit, seed)
@@ -361,14 +427,13 @@ def class_folder(name:str,        # Dataset name
 # %% ../nbs/01_data.ipynb #0a88b958
 PREPARERS = {}
 
-def check_sizes(sizes) -> tuple:
-    "`sizes` as a tuple of distinct ints in [8, 4096] (first = base size), or None."
-    if sizes is None: return None
-    if isinstance(sizes, (int, str)): sizes = [sizes] if isinstance(sizes, int) else sizes.split(',')
-    try: out = tuple(dict.fromkeys(int(s) for s in sizes))
-    except (TypeError, ValueError): raise DataError(f"sizes {sizes!r} must be integers, e.g. --sizes 256,64")
-    if not out or any(s < 8 or s > 4096 for s in out): raise DataError(f"sizes {sizes!r} must be between 8 and 4096 px, e.g. --sizes 256,64")
-    return out
+def _check_options(name:str, fn, kw:dict, seed, skip_bad):
+    "Raise unless `kw` are options of `name`'s preparer `fn`, `seed` a non-negative int and `skip_bad` a bool."
+    own = [k for k, p in inspect.signature(fn).parameters.items() if p.kind == p.KEYWORD_ONLY or p.default is not p.empty] if fn else []
+    own = [k for k in own if k not in ('sizes', 'split', 'seed', 'skip_bad', 'dest')]
+    if bad := sorted(set(kw) - set(own)): raise DataError(f"{name} has no prepare option {', '.join(map(repr, bad))}; its options: {', '.join(own) or 'none'} (plus sizes, split, seed, skip_bad, max_unpacked)")
+    if seed is not None and (_int_value(seed) is None or _int_value(seed) < 0 or isinstance(seed, str)): raise DataError(f"seed {seed!r} must be a non-negative integer, e.g. --seed 42")
+    if not isinstance(skip_bad, (bool, np.bool_)): raise DataError(f"skip_bad {skip_bad!r} must be True or False")
 
 def prepare(name:str,           # Dataset name
             source:Path=None,   # Official archive or folder (not used for demo)
@@ -377,18 +442,23 @@ def prepare(name:str,           # Dataset name
             split:str=None,     # Split policy (see `SPLIT_POLICIES`); default: the registry's
             seed:int=None,      # Seed of seeded splits (default 42; demo 0)
             skip_bad:bool=False,# Prepare the rest when some files are bad, listing them in skipped.csv
+            max_unpacked=None,  # Archives may unpack to this many bytes (or '64G'), without the ratio check (see `prepare.safe_extract`)
             **kw                # Options of the dataset's preparer (e.g. Kvasir `patch`, CBIS-DDSM `crop_min`)
            ) -> Path:
     "Prepare dataset `name` from `source` into the prepared format; returns the prepared folder."
     info, sizes, policy = get_dataset(name), check_sizes(sizes), split_policy(name, split)
     if name == 'demo':
+        _check_options(name, prepare_demo, kw, seed, skip_bad)
         if source is not None: raise DataError("the demo dataset is generated, not read: run `ssgnet data prepare demo` without --source")
-        return prepare_demo(dest, sizes=sizes or info.sizes, seed=0 if seed is None else seed, **kw)
-    if name not in PREPARERS: import ssgnet_nb.prepare  # registers the per-dataset preparers
+        return prepare_demo(dest, sizes=sizes or info.sizes, seed=0 if seed is None else int(seed), **kw)
+    import ssgnet_nb.prepare as prep   # registers the per-dataset preparers
+    fn = prep.PREPARERS[name]   # the registry the preparers filled (`PREPARERS`)
+    _check_options(name, fn, kw, seed, skip_bad)
     if source is None and raw_dir(name).is_dir() and any(raw_dir(name).iterdir()): source = raw_dir(name)   # where `download` puts it
     if source is None: raise DataError(f"dataset {name!r} needs --source: the official download ({info.source}) as an archive or the folder it unpacks to; see data/README.md")
-    return PREPARERS[name](Path(source).expanduser(), Path(dest) if dest else prepared_dir(name), sizes=sizes or info.sizes, split=policy,
-                           seed=42 if seed is None else seed, skip_bad=skip_bad, **kw)
+    with prep.unpack_limit(max_unpacked):
+        return fn(Path(source).expanduser(), Path(dest) if dest else prepared_dir(name), sizes=sizes or info.sizes, split=policy,
+                               seed=42 if seed is None else int(seed), skip_bad=bool(skip_bad), **kw)
 
 def list_prepared() -> pd.DataFrame:
     "One row per registered dataset: whether it is prepared, and its counts per split."
@@ -449,46 +519,64 @@ def check(name:str,      # Dataset name
     return out[0] if len(out) == 1 else pd.concat(out, keys=[k.strip() or 'main' for k in tables], names=['view']).fillna(0).astype(int)
 
 # %% ../nbs/01_data.ipynb #cc90bab0
-def _fetch(url, out, sha256=None, chunk=1<<20, timeout=60):
-    import urllib.request, urllib.error, http.client
-    if out.is_file() and (sha256 is None or file_sha256(out) == sha256): return out
-    part = out.with_name(out.name + '.part')
-    have = part.stat().st_size if part.is_file() else 0
-    req = urllib.request.Request(url, headers={'User-Agent': 'ssgnet_nb', **({'Range': f'bytes={have}-'} if have else {})})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            mode = 'ab' if have and r.status == 206 else 'wb'
-            total = r.headers.get('Content-Length')
+DOWNLOAD_RETRIES = 3   # further attempts after a network failure (each resumes the .part file)
+
+def _resumable(part:Path, timeout:int=60, chunk:int=1<<20):
+    "A pooch downloader: stream the url into `part` (resumed with an HTTP Range request when it exists), then hand it to pooch."
+    def get(url, output_file, pooch_):
+        import requests
+        have = part.stat().st_size if part.is_file() else 0
+        headers = {'User-Agent': 'ssgnet_nb', **({'Range': f'bytes={have}-'} if have else {})}
+        with requests.get(url, headers=headers, stream=True, timeout=timeout) as r:
+            if r.status_code == 416:   # the .part is not a prefix the server knows: start again (a retry)
+                part.unlink(missing_ok=True); raise requests.exceptions.HTTPError(f"HTTP 416 for a resume at byte {have}; starting again")
+            if r.status_code >= 400 and r.status_code < 500 and r.status_code not in (408, 429):
+                raise DataError(f"download of {url} failed (HTTP {r.status_code} {r.reason}); check the link or download it by hand into {part.parent}")
+            r.raise_for_status()       # 5xx, 408, 429: retried
+            mode, total = ('ab' if have and r.status_code == 206 else 'wb'), r.headers.get('Content-Length')
             with open(part, mode) as f:
-                while b := r.read(chunk): f.write(b)
+                for b in r.iter_content(chunk): f.write(b)
             if total is not None and part.stat().st_size < int(total) + (have if mode == 'ab' else 0):
-                raise DataError(f"download of {url} stopped early ({part.stat().st_size} bytes); run the same command again to resume {part}")
-    except urllib.error.HTTPError as e:
-        if e.code != 416 or not have: raise DataError(f"download of {url} failed (HTTP {e.code} {e.reason}); check the link or download it by hand into {out.parent}") from e
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
-        raise DataError(f"download of {url} failed ({getattr(e, 'reason', e)}); run the same command again to resume, or download it by hand into {out.parent}") from e
-    if sha256 is not None and (got := file_sha256(part)) != sha256.lower():
-        part.unlink()
-        raise DataError(f"checksum mismatch for {out.name} from {url}: sha256 {got} instead of {sha256}; the corrupt download was deleted, run the command again (or check the link)")
-    os.replace(part, out)
-    return out
+                raise requests.exceptions.ConnectionError(f"the connection ended after {part.stat().st_size} bytes")
+        os.replace(part, output_file)
+    return get
+
+def _fetch(url:str, out:Path, known_hash:str=None) -> Path:
+    "Download `url` to `out` with pooch (hash checked before the move), resuming and retrying network failures."
+    import pooch, requests, logging, time
+    part, log = out.with_name(out.name + '.part'), pooch.get_logger()
+    level = log.level; log.setLevel(logging.WARNING)
+    try:
+        for attempt in range(DOWNLOAD_RETRIES + 1):
+            try: return Path(pooch.retrieve(url, known_hash, fname=out.name, path=out.parent, downloader=_resumable(part)))
+            except requests.exceptions.RequestException as e:
+                if attempt == DOWNLOAD_RETRIES:
+                    kept = f"{part.stat().st_size} bytes are kept in {part}" if part.is_file() else "nothing was kept"
+                    raise DataError(f"download of {url} failed after {attempt + 1} attempt(s) ({e}); {kept}: run the same command again to resume, or download it by hand into {out.parent}") from e
+                time.sleep(min(2**attempt, 30))
+            except ValueError as e:   # pooch: the hash does not match (its temporary file is already deleted)
+                raise DataError(f"checksum mismatch for {out.name} from {url} (pooch: {str(e).split('. ')[0]}); the corrupt download was deleted: run the command again, or check the link and the checksum") from e
+    finally: log.setLevel(level)
 
 def download(name:str,        # Dataset name
              dest:Path=None,  # Folder to download into (default: `raw_dir(name)`)
              url:str=None,    # Download this link instead of the registry's
              sha256:str=None  # Expected sha256 of the file at `url`
             ) -> Path:
-    "Download the official files of `name` (resumable, checksum-checked) into `dest`; returns `dest`."
+    "Download the official files of `name` (pooch: hash-checked, atomic; resumable, retried) into `dest`; returns `dest`."
     info = get_dataset(name)
     dest = Path(dest).expanduser() if dest else raw_dir(name)
     if name == 'demo': raise DataError("the demo dataset is generated, not downloaded: run `ssgnet data prepare demo`")
+    if sha256 is not None and not re.fullmatch(r'[0-9a-fA-F]{64}', sha256): raise DataError(f"sha256 {sha256!r} is not 64 hex digits; copy the checksum the source publishes")
     links = [(url, sha256)] if url else list(info.urls)
     if not links: raise DataError(f"{info.title} has no direct download (it needs a login): get it from {info.source}, put the archive (or the folder it unpacks to) in {dest}, then run `ssgnet data prepare {name} --source {dest}`")
-    dest.mkdir(parents=True, exist_ok=True)
+    try: dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise DataError(f"cannot create the download folder {dest} ({e.strerror or e}); pass another --dest") from e
     for u, h in links:
         fn = Path(u.split('?')[0].rstrip('/')).name or f'{name}.download'
-        print(f'downloading {u} -> {dest/fn}'); _fetch(u, dest/fn, h)
-        if h is None: atomic_write(dest/(fn + '.sha256'), f'{file_sha256(dest/fn)}  {fn}\n')   # no published checksum: record what was received
+        known = f'sha256:{h.lower()}' if h else (f'md5:{(info.md5 or {})[fn]}' if fn in (info.md5 or {}) and not url else None)
+        print(f'downloading {u} -> {dest/fn}'); _fetch(u, dest/fn, known)
+        if known is None: atomic_write(dest/(fn + '.sha256'), f'{file_sha256(dest/fn)}  {fn}\n')   # no published checksum: record what was received
     return dest
 
 # %% ../nbs/01_data.ipynb #fdbca206

@@ -6,7 +6,7 @@ Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/prepare.html.md"""
 
 # %% ../nbs/01a_prepare.ipynb #33c621c2
 from __future__ import annotations
-import os, re, stat, shutil, zipfile, tarfile, tempfile, warnings, contextlib, hashlib
+import os, re, stat, errno, fcntl, socket, shutil, zipfile, tarfile, tempfile, warnings, contextlib, contextvars, functools, hashlib, zlib
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
@@ -15,16 +15,59 @@ from .data import *
 from .data import PREPARERS, MANIFEST_COLS, SPLITS, stratified_split
 
 # %% auto #0
-__all__ = ['ARCHIVE_EXTS', 'IMG_EXTS', 'ISIC_FOLDERS', 'CBIS_CSVS', 'CBIS_SUBJECT', 'is_archive', 'safe_extract', 'open_source',
-           'find_dirs', 'image_files', 'load_image_file', 'load_mask_file', 'check_pair', 'apply_split', 'write_items',
-           'write_meta', 'new_tmp', 'finish', 'building', 'prepare_records', 'kvasir_patches', 'prepare_kvasir',
-           'prepare_isic', 'prepare_chest_xray', 'prepare_breastmnist', 'read_cbis_csv', 'window16', 'cbis_crop',
-           'prepare_cbis_ddsm']
+__all__ = ['ARCHIVE_EXTS', 'MAX_UNPACKED', 'MAX_RATIO', 'RATIO_FLOOR', 'IMG_EXTS', 'ISIC_FOLDERS', 'ISIC_INSTEAD', 'CBIS_CSVS',
+           'CBIS_SUBJECT', 'is_archive', 'parse_size', 'unpack_limit', 'check_unpack', 'safe_extract', 'owner_tag',
+           'make_dir', 'temp_dir', 'dir_lock', 'clean_stale', 'open_source', 'find_dirs', 'image_files', 'by_id',
+           'check_option', 'load_image_file', 'load_mask_file', 'check_pair', 'apply_split', 'complete_splits',
+           'write_items', 'write_meta', 'new_tmp', 'finish', 'building', 'prepare_records', 'kvasir_patches',
+           'prepare_kvasir', 'prepare_isic', 'prepare_chest_xray', 'prepare_breastmnist', 'read_cbis_csv', 'window16',
+           'cbis_crop', 'prepare_cbis_ddsm']
 
 # %% ../nbs/01a_prepare.ipynb #28771de9
 ARCHIVE_EXTS = ('.zip', '.tar', '.tar.gz', '.tgz')
+MAX_UNPACKED = 32 * 2**30   # bytes one archive may unpack to (without `max_unpacked`)
+MAX_RATIO = 100             # unpacked bytes / archive bytes above which an archive is refused as a bomb
+RATIO_FLOOR = 16 * 2**20    # archives unpacking to less than this are never refused for their ratio
+_UNPACK_LIMIT = contextvars.ContextVar('max_unpacked', default=None)
 
 def is_archive(p:Path) -> bool: return Path(p).is_file() and Path(p).name.lower().endswith(ARCHIVE_EXTS)
+
+def parse_size(v) -> int:
+    "Bytes from an int or a size such as '300M', '64G', '1.5 GiB' (powers of 1024)."
+    m = re.fullmatch(r'\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*', str(v).lower()) if not isinstance(v, bool) else None
+    if m is None or (n := int(float(m.group(1)) * 1024**' kmgt'.index(m.group(2) or ' '))) <= 0:
+        raise DataError(f"max_unpacked {v!r} is not a size; write bytes or a number with K, M, G or T, e.g. --max-unpacked 64G")
+    return n
+
+@contextlib.contextmanager
+def unpack_limit(max_unpacked=None # Bytes (or '64G'); None keeps MAX_UNPACKED and the ratio check
+                ):
+    "Within this block, `safe_extract` (and the npz reader) allow archives up to `max_unpacked`, without the ratio check."
+    tok = _UNPACK_LIMIT.set(None if max_unpacked is None else parse_size(max_unpacked))
+    try: yield
+    finally: _UNPACK_LIMIT.reset(tok)
+
+def _fmt_bytes(n): return next(f'{n/1024**k:.1f} {u}' for k, u in ((4, 'TiB'), (3, 'GiB'), (2, 'MiB'), (1, 'KiB'), (0, 'B')) if n >= 1024**k or k == 0)
+
+def check_unpack(archive:Path,   # The archive (named in the error)
+                 total:int,      # Bytes its entries declare, unpacked
+                 packed:int,     # Bytes of the archive file
+                 disk:Path=None, # Folder it would be extracted into (free space checked), or None
+                 ratio:bool=True # Check the ratio too (False while a tar's headers are still being read)
+                ):
+    "Raise unless unpacking `total` bytes from `packed` keeps within the limits above (or the user's `max_unpacked`)."
+    user, suggest = _UNPACK_LIMIT.get(), f'{-(-total // 2**30) + 1}G' if total >= 2**30 else f'{-(-total // 2**20) + 1}M'
+    allow = f"if you trust it, allow it with max_unpacked='{suggest}' (ssgnet data prepare --max-unpacked {suggest})"
+    if total > (user or MAX_UNPACKED):
+        raise DataError(f"refusing to extract {archive}: its entries unpack to {_fmt_bytes(total)}, more than the {_fmt_bytes(user or MAX_UNPACKED)} allowed; {allow}")
+    if ratio and user is None and total > RATIO_FLOOR and total > MAX_RATIO * max(packed, 1):
+        raise DataError(f"refusing to extract {archive}: its entries unpack to {_fmt_bytes(total)} from {_fmt_bytes(packed)} ({total/max(packed, 1):.0f}x; "
+                        f"image archives are close to 1x, more than {MAX_RATIO}x marks a zip bomb or a file that is not the official download); re-download it, or {allow}")
+    if disk is not None:
+        d = Path(disk)
+        while not d.exists() and d != d.parent: d = d.parent
+        if total > (free := shutil.disk_usage(d).free):
+            raise DataError(f"cannot extract {archive}: it unpacks to {_fmt_bytes(total)} but only {_fmt_bytes(free)} are free in {d}; free some space, or prepare from the unpacked folder")
 
 def _entry_problem(name:str) -> str|None:
     n = name.replace('\\', '/')
@@ -32,35 +75,102 @@ def _entry_problem(name:str) -> str|None:
     if '..' in n.split('/'): return "a path with a '..' component"
     return None
 
+_ZIP_METHODS = {zipfile.ZIP_STORED: 'stored', zipfile.ZIP_DEFLATED: 'deflate', zipfile.ZIP_BZIP2: 'bzip2', zipfile.ZIP_LZMA: 'lzma'}
+
+def _zip_problem(i:zipfile.ZipInfo) -> str|None:
+    if why := _entry_problem(i.filename): return why
+    if stat.S_ISLNK(i.external_attr >> 16): return 'a symbolic link'
+    if i.flag_bits & 0x1: return 'encrypted (prepare reads only unencrypted archives: unpack it yourself and pass the folder)'
+    if i.compress_type not in _ZIP_METHODS: return f'packed with compression method {i.compress_type}, which Python cannot unpack (unpack it with another tool and pass the folder)'
+    return None
+
 def safe_extract(archive:Path, # A .zip, .tar, .tar.gz or .tgz file
                  dest:Path     # Folder to extract into (created)
                 ) -> Path:
-    "Extract `archive` into `dest` after checking every entry (no `..`, absolute paths or links); returns `dest`."
+    "Extract `archive` into `dest` after checking every entry (no `..`, absolute paths, links, bombs); returns `dest`."
     archive, dest = Path(archive), Path(dest)
     refuse = lambda n, why: DataError(f"refusing to extract {archive}: entry {n!r} is {why}; an archive must not write outside its folder. Re-download the official file")
+    packed = archive.stat().st_size
     try:
         if archive.name.lower().endswith('.zip'):
             with zipfile.ZipFile(archive) as z:
                 infos = z.infolist()
                 for i in infos:
-                    if why := _entry_problem(i.filename) or ('a symbolic link' if stat.S_ISLNK(i.external_attr >> 16) else None): raise refuse(i.filename, why)
+                    if why := _zip_problem(i): raise refuse(i.filename, why)
+                check_unpack(archive, sum(i.file_size for i in infos), packed, dest)
                 dest.mkdir(parents=True, exist_ok=True)
                 for i in infos:
                     if '__MACOSX' not in i.filename.split('/'): z.extract(i, dest)
         else:
             with tarfile.open(archive) as t:
-                ms = t.getmembers()
-                for m in ms:
+                ms, total = [], 0
+                for m in t:   # one header at a time: a huge member is refused before its data is decompressed
                     why = _entry_problem(m.name) or ('a link' if m.issym() or m.islnk() else None) or (None if m.isfile() or m.isdir() else 'a device or fifo')
                     if why: raise refuse(m.name, why)
+                    ms.append(m); total += m.size
+                    check_unpack(archive, total, packed, ratio=False)
+                check_unpack(archive, total, packed, dest)
                 dest.mkdir(parents=True, exist_ok=True)
                 t.extractall(dest, members=[m for m in ms if '__MACOSX' not in m.name.split('/')], filter='data')
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zipfile.LargeZipFile) as e:
-        raise DataError(f"{archive} is not a readable archive ({e}); it is probably truncated: download it again") from e
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zipfile.LargeZipFile, zlib.error, NotImplementedError) as e:
+        raise DataError(f"{archive} is not a readable archive ({type(e).__name__}: {e}); it is probably truncated or damaged: download it again") from e
     except OSError as e:
         if isinstance(e, SSGNetError): raise
-        raise DataError(f"extracting {archive} into {dest} failed ({e}); check free disk space there") from e
+        why = 'check free disk space there' if e.errno in (errno.ENOSPC, errno.EDQUOT) else 'the archive is damaged or not the official file: download it again'
+        raise DataError(f"extracting {archive} into {dest} failed ({e}); {why}") from e
     return dest
+
+# %% ../nbs/01a_prepare.ipynb #5e0c1a02
+def _host_tag() -> str: return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+def owner_tag() -> str:
+    "`<pid>.<host hash>`, put into temporary folder names so that a later run can tell whether their owner still runs."
+    return f'{os.getpid()}.{_host_tag()}'
+
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'   # a zombie has ended
+    except (OSError, IndexError): return True
+
+def make_dir(d:Path) -> Path:
+    "`d` created with its parents, or an error naming it (a data path that is a file, or not writable)."
+    try: Path(d).mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise DataError(f"cannot create folder {d} ({e.strerror or e}); check data_path in settings.ini (or SSGNET_DATA_PATH) and the folder's permissions") from e
+    return Path(d)
+
+def temp_dir(dest:Path, # The folder being prepared
+             kind:str   # 'tmp' (the folder being built) or 'extract' (unpacked archives)
+            ) -> Path:
+    "A fresh hidden folder `.<dest name>.<kind>-<owner>-XXXXXXXX` beside `dest`."
+    make_dir(Path(dest).parent)
+    return Path(tempfile.mkdtemp(prefix=f'.{Path(dest).name}.{kind}-{owner_tag()}-', dir=Path(dest).parent))
+
+@contextlib.contextmanager
+def dir_lock(folder:Path # An existing folder
+            ):
+    "Hold an exclusive lock on `folder` itself (`flock` on the directory, so no lock file is left behind)."
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally: os.close(fd)
+
+def clean_stale(dest:Path # The folder being prepared
+               ) -> list:
+    "Remove the temporary folders of `dest` whose owner process has ended on this host (an `.old-` one is put back when `dest` is missing); returns their paths."
+    dest, out = Path(dest), []
+    if not dest.parent.is_dir(): return out
+    pat = re.compile(rf'\.{re.escape(dest.name)}\.(tmp|extract|old)-(\d+)\.([0-9a-f]{{8}})-.+')
+    with dir_lock(dest.parent):
+        for p in sorted(dest.parent.iterdir()):
+            if not (m := pat.fullmatch(p.name)) or m.group(3) != _host_tag() or _alive(int(m.group(2))): continue
+            if m.group(1) == 'old' and not dest.exists(): os.replace(p, dest)   # a swap cut short: the previous folder comes back
+            else: shutil.rmtree(p, ignore_errors=True)
+            out.append(p)
+    if out: print(f"removed {len(out)} temporary folder(s) left by an interrupted prepare: {', '.join(p.name for p in out)}")
+    return out
 
 # %% ../nbs/01a_prepare.ipynb #f88c2108
 @contextlib.contextmanager
@@ -81,8 +191,8 @@ def open_source(source:Path,   # Official archive, or folder
     tmp = None
     try:
         if archives:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.extract-', dir=dest.parent))
+            clean_stale(dest)
+            tmp = temp_dir(dest, 'extract')
             for i, a in enumerate(archives): roots.append(safe_extract(a, tmp/f'{i:02d}'))
         yield roots
     finally:
@@ -106,27 +216,71 @@ IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
 def image_files(folder:Path) -> list:
     "Image files directly in `folder`, sorted; skips `._*` resource forks, hidden files and non-images (LICENSE.txt, ...)."
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMG_EXTS and not p.name.startswith('.'))
+def by_id(files:list,          # Files (e.g. `image_files(folder)`)
+          key,                 # Callable(file) -> its item id, or None to leave the file out
+          what:str,            # 'images' or 'masks' (for the message)
+          skip_bad:bool=False, # Skip (and list) every file of an id given by two files instead of failing
+          skipped:list=None    # Where skipped ids go
+         ) -> tuple:
+    "({id: file}, ids given by two or more files): `cju0003.jpg` beside `cju0003.png` is an error naming both (prepare cannot tell which is right), or both are skipped."
+    out, dup = {}, {}
+    for p in files:
+        if (k := key(p)) is None: continue
+        if k in out or k in dup: dup.setdefault(k, [out.pop(k)] if k in out else []).append(p)
+        else: out[k] = p
+    for k, ps in sorted(dup.items()):
+        e = f"{what} {' and '.join(map(str, ps))} give the same id {k!r} and prepare cannot tell which one is right; keep one of them in {ps[0].parent} (or prepare with --skip-bad to leave {k} out)"
+        if not skip_bad: raise DataError(e)
+        skipped.append(dict(id=k, split='', reason=e))
+    return out, set(dup)
+
+def check_option(dataset:str, key:str, v, typ=int, lo=None, hi=None):
+    "Raise unless option `key` of `dataset`'s preparer is a `typ` (int or float) within [lo, hi]."
+    num = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and (typ is float or float(v).is_integer())
+    if not num or (lo is not None and v < lo) or (hi is not None and v > hi) or v != v:
+        rng = f" in [{lo}, {hi}]" if hi is not None else f" >= {lo}" if lo is not None else ''
+        raise DataError(f"{dataset}: option {key}={v!r} must be {'an integer' if typ is int else 'a number'}{rng}")
 
 # %% ../nbs/01a_prepare.ipynb #a0121140
 def _fix(path): return f"replace {path} with a good copy from the official download, or prepare with --skip-bad"
+
+def _to_8bit(im:Image.Image, path) -> Image.Image:
+    "An 8-bit gray copy of a 16/32-bit integer or float image, windowed to its own [min, max] (PIL's `convert` would clip at 255)."
+    a = np.asarray(im, dtype=np.float64)
+    if not np.isfinite(a).all(): raise DataError(f"image {path} holds NaN or infinite values; {_fix(path)}")
+    lo, hi = float(a.min()), float(a.max())
+    if hi == lo: return Image.fromarray(np.full(a.shape, 0 if hi == 0 else 255, np.uint8))
+    return Image.fromarray(np.round((a - lo) / (hi - lo) * 255).astype(np.uint8))
+
+def _open_image(path, channels=3, draft=None) -> tuple:
+    "(`uint8` array `[H, W]` or `[H, W, 3]`, (width, height), file format)."
+    try:
+        with Image.open(path) as im:
+            wh, fmt = im.size, im.format
+            if draft and fmt == 'JPEG': im.draft('RGB' if channels == 3 else 'L', (draft, draft))
+            if im.mode in ('I', 'F') or im.mode.startswith('I;16'): im = _to_8bit(im, path)
+            return np.asarray(im.convert('RGB' if channels == 3 else 'L')), wh, fmt
+    except FileNotFoundError: raise DataError(f"image {path} does not exist; {_fix(path)}")
+    except DataError: raise
+    except Exception as e: raise DataError(f"image {path} cannot be read ({type(e).__name__}: {e}); {_fix(path)}") from e
 
 def load_image_file(path:Path,      # Image file
                     channels:int=3, # 1 (gray) or 3 (RGB)
                     draft:int=None  # JPEG only: decode at a reduced scale of at least this many px
                    ) -> tuple:
-    "(`uint8` array `[H, W, C]`, original (width, height)) of an image file."
-    try:
-        with Image.open(path) as im:
-            wh = im.size
-            if draft and im.format == 'JPEG': im.draft('RGB' if channels == 3 else 'L', (draft, draft))
-            a = np.asarray(im.convert('RGB' if channels == 3 else 'L'))
-    except FileNotFoundError: raise DataError(f"image {path} does not exist; {_fix(path)}")
-    except Exception as e: raise DataError(f"image {path} cannot be read ({type(e).__name__}: {e}); {_fix(path)}") from e
+    "(`uint8` array `[H, W, C]`, original (width, height)) of an image file; 16-bit and float images are windowed to their own range."
+    a, wh, _ = _open_image(path, channels, draft)
     return (a if channels == 3 else a[..., None]), wh
 
 def load_mask_file(path:Path, threshold:int=128) -> np.ndarray:
-    "A {0,1} `uint8` mask `[H, W]` from any mask file (gray >= `threshold` is foreground)."
-    return (load_image_file(path, 1)[0][..., 0] >= threshold).astype(np.uint8)
+    "A {0,1} `uint8` mask `[H, W]` from any mask file (the rules above: one non-zero value v in a lossless file is foreground; else gray >= `threshold`)."
+    a, _, fmt = _open_image(path, 1)
+    vals = np.flatnonzero(np.bincount(a.ravel(), minlength=256))
+    if fmt != 'JPEG' and (len(vals) == 1 or (len(vals) == 2 and vals[0] == 0)): return (a > 0).astype(np.uint8)
+    if vals[-1] < threshold and (fmt != 'JPEG' or vals[-1] > 32):
+        raise DataError(f"mask {path} holds the gray values {vals[:8].tolist()}{' ...' if len(vals) > 8 else ''}, none >= {threshold}: a label map or a dark or coloured mask, "
+                        f"not a black and white one; save it with background 0 and foreground 255, or {_fix(path)}")
+    return (a >= threshold).astype(np.uint8)
 
 def check_pair(img_wh:tuple, mask:np.ndarray, img_path, mask_path):
     "Raise if `mask` does not have the image's size."
@@ -181,6 +335,29 @@ def apply_split(recs:list,    # Records with 'id', 'label' and optionally 'offic
     else: raise DataError(f"unknown split policy {policy!r}")
     return [r for r in recs if r.get('split') in SPLITS]
 
+def complete_splits(recs:list,     # Records after `apply_split`
+                    policy:str,    # The split policy (named in errors and in the note)
+                    seed:int=42,   # Seed of the val hold-out
+                    source=None    # The source (named in errors)
+                   ) -> tuple:
+    "(records, note): every stage needs train, val and test; without val a seeded, stratified `VAL_FROM_TRAIN` of train becomes val (the note says so); no train or no test is an error."
+    have = pd.Series([r['split'] for r in recs], dtype=object).value_counts().to_dict()
+    fix = lambda sp: (f"list some items as {sp} in the split file {policy[5:]}" if policy.startswith('file:') else
+                      "the source lacks that part of the official release: download it, or choose a split policy that does not need it (`ssgnet data prepare --split`)" if policy == 'official' else
+                      "too few items to split: add items to the source")
+    for sp in ('train', 'test'):
+        if not have.get(sp): raise DataError(f"split policy {policy!r} leaves no {sp} items (splits {have or 'none'}) in {source}; every stage trains on train and reports on test: {fix(sp)}")
+    if have.get('val'): return recs, None
+    tr = [r for r in recs if r['split'] == 'train']
+    val = carve_val([r['id'] for r in tr], [r['label'] for r in tr], seed)
+    if not val:
+        warnings.warn(f"split policy {policy!r} gives no val items and only {len(tr)} train item in {source}, too few to hold one out as val; stages that need val will stop")
+        return recs, None
+    for r in tr:
+        if r['id'] in val: r['split'] = 'val'
+    return recs, dict(fraction=VAL_FROM_TRAIN, seed=seed, n=len(val), from_split='train',
+                      rule=f"split policy {policy!r} gives no val split: a seeded, stratified {VAL_FROM_TRAIN:.0%} of train is held out as val")
+
 # %% ../nbs/01a_prepare.ipynb #9f327b40
 def _png(path, a):
     a = np.asarray(a)
@@ -191,9 +368,15 @@ def _resized(x, s, mask=False):
     if x.shape[0] == s and x.shape[1] == s: return x
     return resize_mask(x, s) if mask else resize_image(x, s)
 
+def _loaded(r):
+    "The outputs of record `r`'s `load()`; an unexpected failure becomes an error naming the item (so --skip-bad can skip it)."
+    try: return r['load']()
+    except DataError: raise
+    except Exception as e: raise DataError(f"item {r['id']} could not be prepared ({type(e).__name__}: {e}); check its source files, or prepare with --skip-bad") from e
+
 def _write_one(r, tmp, sizes):
     rows, base = [], sizes[0]
-    for oid, lab, img, m, (w, h) in r['load']():
+    for oid, lab, img, m, (w, h) in _loaded(r):
         rel_i, rel_m = f'images/{oid}.png', (f'masks/{oid}.png' if m is not None else '')
         for s in sizes:
             sub = tmp/('' if s == base else f'px{s}')
@@ -233,7 +416,10 @@ def write_items(tmp:Path,          # Folder being built
 def write_meta(tmp:Path, name:str, df:pd.DataFrame, sizes, policy, seed, source, skipped=None, skip_bad=False, allow_empty=False, **extra):
     "Write `manifest.csv`, `prepared.json` (and `skipped.csv`) of a prepared folder."
     if not len(df) and allow_empty: warnings.warn(f"{name}: the {extra.get('task', '')} view in {tmp.name} is empty; see its rule in prepared.json")
-    elif not len(df): raise DataError(f"no usable items were found in {source} for {name}" + (f" ({len(skipped)} skipped: see the errors above)" if skipped else '') + "; check the source against data/README.md")
+    elif not len(df): raise DataError(f"no usable items were found in {source} for {name}" + (f" ({len(skipped)} skipped, e.g. {skipped[0]['reason']})" if skipped else '') + "; check the source against data/README.md")
+    if len(df) and not allow_empty and (gone := [s for s in SPLITS if not (df.split == s).any()]):
+        warnings.warn(f"{name}: no {' and no '.join(gone)} items are left in {tmp.name}" + (f" after skipping {len(skipped)} bad item(s)" if skipped else '') +
+                      ("; `items` will hold out 10 % of train as val" if gone == ['val'] else "; the stages that read them will stop: fix the source or choose another split policy"))
     atomic_write(tmp/'manifest.csv', df.to_csv(index=False, lineterminator='\n'))
     if skip_bad or skipped: atomic_write(tmp/'skipped.csv', pd.DataFrame(skipped or [], columns=['id', 'split', 'reason']).to_csv(index=False, lineterminator='\n'))
     counts = {s: {c: int(((df.split == s) & (df.label == c)).sum()) for c in get_dataset(name).classes} for s in SPLITS if (df.split == s).any()}
@@ -243,37 +429,42 @@ def write_meta(tmp:Path, name:str, df:pd.DataFrame, sizes, policy, seed, source,
 def _is_prepared_folder(d:Path) -> bool: return not any(d.iterdir()) or (d/'prepared.json').is_file() or (d/'manifest.csv').is_file()
 
 def new_tmp(dest:Path) -> Path:
-    "A fresh temporary folder beside `dest` (which must be absent, empty or a prepared folder)."
+    "A fresh temporary folder beside `dest` (which must be absent, empty or a prepared folder); stale ones of killed prepares are removed first."
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or not _is_prepared_folder(dest)):
         raise DataError(f"{dest} exists and is not a prepared dataset folder; prepare would replace it: remove it or choose another --dest")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.tmp-', dir=dest.parent))
+    clean_stale(dest)
+    tmp = temp_dir(dest, 'tmp')
     um = os.umask(0); os.umask(um); os.chmod(tmp, 0o777 & ~um)   # mkdtemp makes 0700; the prepared folder gets normal permissions
     return tmp
 
 def finish(tmp:Path, dest:Path) -> Path:
-    "Swap the finished folder `tmp` into place as `dest` (the old one is removed only afterwards)."
-    dest = Path(dest)
-    if dest.exists():
-        old = dest.with_name(f'.{dest.name}.old-{os.getpid()}')
-        os.replace(dest, old); os.replace(tmp, dest); shutil.rmtree(old, ignore_errors=True)
-    else: os.replace(tmp, dest)
+    "Swap the finished folder `tmp` into place as `dest` under the parent folder's lock (the old one is removed only afterwards)."
+    dest, old = Path(dest), None
+    with dir_lock(dest.parent):
+        if dest.exists():
+            old = dest.with_name(f'.{dest.name}.old-{owner_tag()}-{os.urandom(4).hex()}')
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+    if old is not None: shutil.rmtree(old, ignore_errors=True)
     return dest
 
 @contextlib.contextmanager
 def building(dest:Path):
     "Context manager yielding a temporary folder that becomes `dest` on success and is removed on failure."
     tmp = new_tmp(dest)
-    try: yield tmp
+    try:
+        yield tmp
+        finish(tmp, dest)
     except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
-    finish(tmp, dest)
 
-def prepare_records(name, source, dest, recs, sizes, policy, seed, skip_bad, fracs=(0.8, 0.1, 0.1), **extra) -> Path:
-    "The common path of most preparers: split the records, write them, write the metadata, swap into place."
-    recs = apply_split(recs, policy, seed, fracs)
+def prepare_records(name, source, dest, recs, sizes, policy, seed, skip_bad, fracs=(0.8, 0.1, 0.1), pre_skipped=(), **extra) -> Path:
+    "The common path of most preparers: split the records, write them, write the metadata (`pre_skipped`: items left out while listing the source), swap into place."
+    recs, note = complete_splits(apply_split(recs, policy, seed, fracs), policy, seed, source)
+    if note: extra['val_from_train'] = note
     with building(dest) as tmp:
         df, skipped = write_items(tmp, recs, sizes, skip_bad, comment=name)
+        skipped = list(pre_skipped) + skipped
         write_meta(tmp, name, df, sizes, policy, seed, source, skipped, skip_bad, **extra)
     _report_skipped(dest, skipped)
     return dest
@@ -287,15 +478,18 @@ def _kvasir_dir(roots):
     c += [d.parent for d in find_dirs(roots, 'images') if (d.parent/'masks').is_dir()]
     return c[0] if c else None
 
-def _pairs(img_dir, mask_dir, mask_of, recs_fn, skip_bad, skipped):
-    "Match images and masks by id; orphans on either side are errors (or skipped)."
-    imgs = {p.stem: p for p in image_files(img_dir) if not p.stem.endswith('_superpixels')}
-    masks = {mask_of(p): p for p in image_files(mask_dir) if mask_of(p) is not None}
-    for k in sorted(set(masks) - set(imgs)):
+def _pairs(img_dir, mask_dir, mask_of, recs_fn, skip_bad, skipped, mask_name='<id>.*'):
+    "Match images and masks by id; orphans on either side, and two files of one id, are errors (or skipped); an empty folder is an error."
+    imgs, di = by_id(image_files(img_dir), lambda p: None if p.stem.endswith('_superpixels') else p.stem, 'images', skip_bad, skipped)
+    masks, dm = by_id(image_files(mask_dir), mask_of, 'masks', skip_bad, skipped)
+    if not imgs and not di: raise DataError(f"image folder {img_dir} holds no images ({', '.join(IMG_EXTS)}); re-extract the download, or restore that folder from it")
+    if not masks and not dm: raise DataError(f"mask folder {mask_dir} holds no masks (named {mask_name}), but {img_dir} holds {len(imgs)} image(s) that each need one; restore the masks from the official download")
+    gone = di | dm   # already reported
+    for k in sorted(set(masks) - set(imgs) - gone):
         e = f"mask {masks[k]} has no image {k}.* in {img_dir}; restore the image or remove the orphan mask (or prepare with --skip-bad)"
         if not skip_bad: raise DataError(e)
         skipped.append(dict(id=k, split='', reason=e))
-    for k in sorted(imgs):
+    for k in sorted(set(imgs) - gone):
         if k not in masks:
             e = f"image {imgs[k]} has no mask in {mask_dir}; restore its mask (or prepare with --skip-bad)"
             if not skip_bad: raise DataError(e)
@@ -317,6 +511,7 @@ def prepare_kvasir(source:Path, dest:Path, sizes=(256, 64, 32), split='seeded', 
                    pos_frac:float=0.05  # Minimum polyp fraction of a positive patch
                   ) -> Path:
     "Prepare Kvasir-SEG (segmentation images + classification patches) from `kvasir-seg.zip` or its folder."
+    check_option('kvasir', 'patch', patch, int, 8, 4096); check_option('kvasir', 'pos_frac', pos_frac, float, 1e-6, 1.0)
     with open_source(source, dest, lambda r: _kvasir_dir(r) is not None) as roots:
         root = _kvasir_dir(roots)
         if root is None: raise DataError(f"{source} does not look like Kvasir-SEG: no Kvasir-SEG/images and Kvasir-SEG/masks folders found; pass kvasir-seg.zip or the folder it unpacks to")
@@ -326,9 +521,9 @@ def prepare_kvasir(source:Path, dest:Path, sizes=(256, 64, 32), split='seeded', 
                 img, wh = load_image_file(ip, 3); m = load_mask_file(mp); check_pair(wh, m, ip, mp)
                 return [(k, 'positive', img, m, wh)]
             recs.append(dict(id=k, label='positive', load=load, ip=ip, mp=mp))
-        _pairs(root/'images', root/'masks', lambda p: p.stem, add, skip_bad, skipped)
-        if not recs: raise DataError(f"{root/'images'} holds no images; re-extract kvasir-seg.zip")
-        recs = apply_split(recs, split, seed, (0.8, 0.1, 0.1))
+        _pairs(root/'images', root/'masks', lambda p: p.stem, add, skip_bad, skipped, '<id>.jpg')
+        if not recs: raise DataError(f"no image in {root/'images'} has a usable mask ({len(skipped)} skipped, e.g. {skipped[0]['reason']}); restore the files from kvasir-seg.zip")
+        recs, note = complete_splits(apply_split(recs, split, seed, (0.8, 0.1, 0.1)), split, seed, source)
         prec = []
         for r in recs:
             def pload(ip=r['ip'], mp=r['mp'], k=r['id']):
@@ -340,10 +535,11 @@ def prepare_kvasir(source:Path, dest:Path, sizes=(256, 64, 32), split='seeded', 
             df, sk = write_items(tmp, recs, sizes, skip_bad, comment='kvasir images'); skipped += sk
             pdf, psk = write_items(tmp/'patches', prec, sizes, skip_bad, comment='kvasir patches')
             rule = f'non-overlapping {patch}x{patch} tiles at original resolution; positive if polyp fraction >= {pos_frac}, negative if 0, others dropped'
-            write_meta(tmp/'patches', 'kvasir', pdf, sizes, split, seed, source, psk, skip_bad, allow_empty=True, task='classification', patch_rule=rule)
+            write_meta(tmp/'patches', 'kvasir', pdf, sizes, split, seed, source, psk, skip_bad, allow_empty=True, task='classification', patch_rule=rule,
+                       **({'val_from_train': note} if note else {}))
             if bb.is_file(): shutil.copyfile(bb, tmp/'kavsir_bboxes.json')
             write_meta(tmp, 'kvasir', df, sizes, split, seed, source, skipped, skip_bad, task='segmentation', views={'classification': 'patches'},
-                       patch_rule=rule, bboxes='kavsir_bboxes.json' if bb.is_file() else None)
+                       patch_rule=rule, bboxes='kavsir_bboxes.json' if bb.is_file() else None, **({'val_from_train': note} if note else {}))
     _report_skipped(dest, skipped)
     return dest
 
@@ -357,6 +553,9 @@ ISIC_FOLDERS = {
     'isic2018': {'train': ('ISIC2018_Task1-2_Training_Input', 'ISIC2018_Task1_Training_GroundTruth'),
                  'val': ('ISIC2018_Task1-2_Validation_Input', 'ISIC2018_Task1_Validation_GroundTruth'),
                  'test': ('ISIC2018_Task1-2_Test_Input', 'ISIC2018_Task1_Test_GroundTruth')}}
+
+ISIC_INSTEAD = {'isic2017': "--split vmunet (train + val pooled, 7:3 train/test, 10 % of train held out as val)",
+                'isic2018': "--split ssgnet (train + val pooled, 70/15/15) or --split vmunet (7:3 train/test, 10 % of train held out as val)"}
 
 def _isic_mask_id(p): return p.name[:-len('_segmentation.png')] if p.name.endswith('_segmentation.png') else None
 
@@ -373,6 +572,10 @@ def prepare_isic(name:str, source:Path, dest:Path, sizes=(256, 64, 32), split='o
     with open_source(source, dest, lambda r: bool(_isic_parts(name, r).get('train'))) as roots:
         parts = _isic_parts(name, roots)
         if not parts: raise DataError(f"{source} does not look like {get_dataset(name).title}: none of the official folders ({', '.join(v[0] for v in ISIC_FOLDERS[name].values())}) was found; see data/README.md")
+        need = SPLITS if split == 'official' else () if split.startswith('file:') else ('train',)
+        if missing := [sp for sp in need if sp not in parts]:
+            raise DataError(f"{source} holds the official {' and '.join(sorted(parts))} part(s) of {get_dataset(name).title} but not the {' and '.join(missing)} part(s) "
+                            f"({', '.join(f for sp in missing for f in ISIC_FOLDERS[name][sp])}), which split policy {split!r} needs; download them, or prepare with {ISIC_INSTEAD[name]}")
         recs, skipped, draft = [], [], 2*max(sizes)
         for sp, (di, dm) in parts.items():
             def add(k, ip, mp, sp=sp):
@@ -380,15 +583,11 @@ def prepare_isic(name:str, source:Path, dest:Path, sizes=(256, 64, 32), split='o
                     img, wh = load_image_file(ip, 3, draft=draft); m = load_mask_file(mp); check_pair(wh, m, ip, mp)
                     return [(k, 'lesion', img, m, wh)]
                 recs.append(dict(id=k, label='lesion', official=sp, load=load))
-            _pairs(di, dm, _isic_mask_id, add, skip_bad, skipped)
-        p = prepare_records(name, source, dest, recs, sizes, split, seed, skip_bad, parts=sorted(parts))
-    if skipped:   # orphans found while pairing
-        sk = pd.concat([pd.read_csv(p/'skipped.csv'), pd.DataFrame(skipped)], ignore_index=True)
-        atomic_write(p/'skipped.csv', sk.to_csv(index=False, lineterminator='\n')); _report_skipped(p, skipped)
-    return p
+            _pairs(di, dm, _isic_mask_id, add, skip_bad, skipped, '<id>_segmentation.png')
+        return prepare_records(name, source, dest, recs, sizes, split, seed, skip_bad, pre_skipped=skipped, parts=sorted(parts))
 
-PREPARERS['isic2017'] = lambda source, dest, **kw: prepare_isic('isic2017', source, dest, **kw)
-PREPARERS['isic2018'] = lambda source, dest, **kw: prepare_isic('isic2018', source, dest, **kw)
+PREPARERS['isic2017'] = functools.partial(prepare_isic, 'isic2017')
+PREPARERS['isic2018'] = functools.partial(prepare_isic, 'isic2018')
 
 # %% ../nbs/01a_prepare.ipynb #e967a19c
 def _chest_trees(roots):
@@ -399,19 +598,20 @@ def prepare_chest_xray(source:Path, dest:Path, sizes=(256, 64, 32), split='offic
     with open_source(source, dest, lambda r: bool(_chest_trees(r))) as roots:
         trees = _chest_trees(roots)
         if not trees: raise DataError(f"{source} does not look like Chest X-Ray: no folder with train/ and test/, each holding NORMAL/ and PNEUMONIA/, was found; pass archive.zip or the chest_xray folder")
-        root, recs = trees[0], []
+        root, recs, skipped = trees[0], [], []
         for sp in SPLITS:
             for c in ('NORMAL', 'PNEUMONIA'):
                 d = root/sp/c
                 if sp == 'val' and not d.is_dir(): continue
                 if not (fs := image_files(d)): raise DataError(f"class folder {d} holds no images; re-extract the archive, or restore that folder from the official download")
-                for f in fs:
+                for f in by_id(fs, lambda p: p.stem, 'images', skip_bad, skipped)[0].values():
                     iid = f'{sp}_{c}_{f.stem}'
                     def load(f=f, iid=iid, c=c):
                         img, wh = load_image_file(f, 1, draft=2*max(sizes))
                         return [(iid, c, img, None, wh)]
                     recs.append(dict(id=iid, src_id=f.stem, label=c, official=sp, load=load))
-        return prepare_records('chest_xray', source, dest, recs, sizes, split, seed, skip_bad, fracs=(0.7, 0.15, 0.15), tree=str(root), duplicate_trees=[str(t) for t in trees[1:]])
+        return prepare_records('chest_xray', source, dest, recs, sizes, split, seed, skip_bad, fracs=(0.7, 0.15, 0.15), pre_skipped=skipped,
+                               tree=str(root), duplicate_trees=[str(t) for t in trees[1:]])
 
 PREPARERS['chest_xray'] = prepare_chest_xray
 
@@ -420,21 +620,60 @@ def _npz_size(p):
     m = re.fullmatch(r'breastmnist(?:_(\d+))?\.npz', p.name.lower())
     return (int(m.group(1)) if m.group(1) else 28) if m else None
 
-def _load_npz(p):
+def _npz_arrays(p:Path, keys:list) -> dict:
+    "The arrays `keys` of the npz file `p`, read without ever unpickling, after its unpacked size was checked (an npz is a zip)."
     try:
-        with np.load(p, allow_pickle=False) as z: d = {k: z[k] for k in z.files}
-    except Exception as e: raise DataError(f"{p} cannot be read as a .npz file ({type(e).__name__}: {e}); download it again")
+        with zipfile.ZipFile(p) as zf: total = sum(i.file_size for i in zf.infolist())
+    except (zipfile.BadZipFile, OSError, EOFError) as e: raise DataError(f"{p} cannot be read as a .npz file ({type(e).__name__}: {e}); download it again") from e
+    check_unpack(p, total, p.stat().st_size)
     out = {}
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            for k in keys:
+                if k not in z.files: raise DataError(f"{p} has no array {k!r} (it has {sorted(z.files)}); it is not a MedMNIST file: download breastmnist.npz again")
+                try: out[k] = z[k]
+                except ValueError as e:
+                    if 'pickle' not in str(e): raise
+                    raise DataError(f"{p}: array {k!r} is a pickled object array, which prepare never loads (unpickling can run code); it is not a MedMNIST file: download breastmnist.npz again") from e
+    except SSGNetError: raise
+    except Exception as e: raise DataError(f"{p} cannot be read as a .npz file ({type(e).__name__}: {e}); download it again") from e
+    return out
+
+def _npz_images(p:Path, k:str, x:np.ndarray, size:int) -> np.ndarray:
+    "Array `k` as `uint8` images [N, size, size], converted only where that is lossless (integers within 0..255, a channel axis of 1, equal RGB channels)."
+    def bad(found, fix): return DataError(f"{p}: array {k!r} {found}; expected uint8 gray images shaped (N, {size}, {size}), as in MedMNIST's {p.name}. {fix}")
+    again = "Download breastmnist.npz again, or convert the array yourself"
+    if x.dtype.kind not in 'uif': raise bad(f"has dtype {x.dtype}", again)
+    if x.ndim == 4 and x.shape[-1] == 3 and (x == x[..., :1]).all(): x = x[..., 0]
+    elif x.ndim == 4 and x.shape[-1] == 3: raise bad(f"holds colour images shaped {x.shape}", "Convert them to gray yourself: prepare does not pick a colour-to-gray formula")
+    elif x.ndim == 4 and x.shape[-1] == 1: x = x[..., 0]
+    if x.ndim != 3 or x.shape[1:] != (size, size):
+        raise bad(f"has shape {x.shape}", f"{p.name} holds {size}x{size} images (breastmnist_<s>.npz holds s x s ones); prepare neither resizes nor crops an npz: name the file after its size, or download it again")
+    if not len(x): raise bad("holds no images", again)
+    if x.dtype.kind == 'f':
+        found = 'with NaN values' if np.isnan(x).any() else f'with values in [{x.min():.4g}, {x.max():.4g}]'
+        raise bad(f"is {x.dtype} {found}", "Floats are refused rather than guessed at (values in [0, 1] would become black images): "
+                  "save uint8 values 0..255, e.g. np.round(x * 255).astype(np.uint8) for values in [0, 1]")
+    lo, hi = int(x.min()), int(x.max())
+    if lo < 0 or hi > 255: raise bad(f"is {x.dtype} with values in [{lo}, {hi}], outside 0..255", "Prepare neither wraps nor clips them: rescale them to 0..255 yourself, or download breastmnist.npz again")
+    return x.astype(np.uint8)
+
+def _npz_labels(p:Path, k:str, y:np.ndarray, n:int) -> np.ndarray:
+    "Array `k` as int labels [n] in {0, 1} (shaped (n, 1) or (n,); floats and bools only when they hold exactly 0 and 1)."
+    y0 = y
+    if y.ndim == 2 and y.shape[1] == 1: y = y[:, 0]
+    if y.ndim != 1 or len(y) != n: raise DataError(f"{p}: array {k!r} has shape {y0.shape}, expected ({n}, 1) or ({n},): one label per image")
+    if y.dtype.kind not in 'buif': raise DataError(f"{p}: array {k!r} has dtype {y.dtype}; expected integer labels 0 (malignant) and 1 (normal + benign)")
+    vals = np.unique(y.astype(np.float64)) if y.dtype.kind in 'bf' else np.unique(y)
+    if not set(vals.tolist()) <= {0, 1}: raise DataError(f"{p}: array {k!r} holds values {vals[:8].tolist()}, expected 0 (malignant) and 1 (normal + benign)")
+    return y.astype(int)
+
+def _load_npz(p):
+    "{split: (uint8 images [N, s, s], int labels [N])} of a MedMNIST npz, every array checked (see above)."
+    d, size, out = _npz_arrays(p, [f'{sp}_{w}' for sp in SPLITS for w in ('images', 'labels')]), _npz_size(p), {}
     for sp in SPLITS:
-        for k in (f'{sp}_images', f'{sp}_labels'):
-            if k not in d: raise DataError(f"{p} has no array {k!r} (it has {sorted(d)}); it is not a MedMNIST file: download breastmnist.npz again")
-        x, y = d[f'{sp}_images'], d[f'{sp}_labels']
-        if y.ndim == 2 and y.shape[1] == 1: y = y[:, 0]
-        if y.ndim != 1 or len(y) != len(x): raise DataError(f"{p}: {sp}_labels has shape {d[f'{sp}_labels'].shape}, expected ({len(x)}, 1) or ({len(x)},)")
-        if not set(np.unique(y).tolist()) <= {0, 1}: raise DataError(f"{p}: {sp}_labels holds values {np.unique(y).tolist()}, expected 0 (malignant) and 1 (normal + benign)")
-        if x.ndim == 4 and x.shape[-1] in (1, 3): x = x.mean(-1).round() if x.shape[-1] == 3 else x[..., 0]
-        if x.ndim != 3: raise DataError(f"{p}: {sp}_images has shape {x.shape}, expected (N, H, W)")
-        out[sp] = (x.astype(np.uint8), y.astype(int))
+        x = _npz_images(p, f'{sp}_images', d[f'{sp}_images'], size)
+        out[sp] = (x, _npz_labels(p, f'{sp}_labels', d[f'{sp}_labels'], len(x)))
     return out
 
 def prepare_breastmnist(source:Path, dest:Path, sizes=(28, 32, 64, 128, 224), split='official', seed=42, skip_bad=False) -> Path:
@@ -558,6 +797,7 @@ def prepare_cbis_ddsm(source:Path, dest:Path, sizes=(256, 64, 32), split='offici
                       crop_min:int=256      # Smallest crop side (px, original resolution)
                      ) -> Path:
     "Prepare CBIS-DDSM lesion-centred crops with masks from the TCIA download (DICOM tree + the four CSVs) or Kaggle's JPEG re-encoding."
+    check_option('cbis_ddsm', 'crop_scale', crop_scale, float, 0.1, 100.0); check_option('cbis_ddsm', 'crop_min', crop_min, int, 8, 65536)
     def csvs(roots):
         out = {}
         for r in roots:

@@ -77,11 +77,11 @@ def test_breastmnist_bad_files(tmp_path):
     with pytest.raises(DataError, match='disagree'): prepare('breastmnist', d)
 
 def test_cbis_missing_dicom_and_mask_mismatch(tmp_path):
-    src = cbis_tree(tmp_path/'src', CBIS_CASES[:3])
+    src = cbis_tree(tmp_path/'src', CBIS_CASES[:3] + CBIS_CASES[5:6])                    # three training cases, one test case
     shutil.rmtree(src/'CBIS-DDSM'/'Mass-Training_P_00004_RIGHT_MLO_1')
     with pytest.raises(DataError, match='no DICOM files for Mass-Training_P_00004_RIGHT_MLO_1 .*NBIA Data Retriever'): prepare('cbis_ddsm', src, sizes=(16,))
     p = prepare('cbis_ddsm', src, sizes=(16,), skip_bad=True, crop_min=16)
-    assert len(load_manifest('cbis_ddsm', p)) == 2 and len(pd.read_csv(p/'skipped.csv')) == 1
+    assert len(load_manifest('cbis_ddsm', p)) == 3 and len(pd.read_csv(p/'skipped.csv')) == 1
     mask = next((src/'CBIS-DDSM'/'Mass-Training_P_00001_LEFT_CC_2').rglob('*ROI mask*/1-1.dcm'))
     write_dicom(mask, np.zeros((20, 20), np.uint8) + 255, 'ROI mask images')
     with pytest.raises(DataError, match='ROI mask .* is 20x20 but the mammogram .* is 100x150'): prepare('cbis_ddsm', src, sizes=(16,), skip_bad=False)

@@ -57,7 +57,8 @@ def test_kvasir_split_file(tmp_path):
     src = tmp_path/'src'; kvasir_tree(src, 4)
     f = tmp_path/'split.csv'; f.write_text('id,split\n' + ''.join(f'{i}.jpg,{"test" if k == 0 else "train"}\n' for k, i in enumerate(KVASIR_IDS[:4])))
     df = load_manifest('kvasir', prepare('kvasir', src, sizes=(16,), split=f'file:{f}', patch=16))
-    assert df.split.value_counts().to_dict() == {'train': 3, 'test': 1}
+    assert df.split.value_counts().to_dict() == {'train': 2, 'val': 1, 'test': 1}          # no val rows: 10 % (at least one) of train held out
+    assert prepared_meta('kvasir')['val_from_train']['n'] == 1 and prepared_meta('kvasir')['split_policy'] == f'file:{f}'
     f.write_text('id,split\n' + f'{KVASIR_IDS[0]},train\n')
     with pytest.raises(DataError, match='does not list 3 item'): prepare('kvasir', src, sizes=(16,), split=f'file:{f}', patch=16)
 
@@ -69,7 +70,7 @@ def test_isic2017_official_and_vmunet(tmp_path):
     assert not df.id.str.contains('superpixels').any() and set(df.label) == {'lesion'}
     assert read_image(p/df.image[0]).shape == (32, 32, 3)
     df = load_manifest('isic2017', prepare('isic2017', src, sizes=(32,), split='vmunet'))
-    assert df.split.value_counts().to_dict() == {'train': 6, 'test': 2}                   # 8 pooled, 7:3; official test unused
+    assert df.split.value_counts().to_dict() == {'train': 5, 'val': 1, 'test': 2}         # 8 pooled, 7:3; official test unused; val out of train
     check('isic2017')
 
 def test_isic2018_from_official_zips(tmp_path):
