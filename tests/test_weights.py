@@ -73,7 +73,7 @@ def test_torchvision_prefix_checked(tmp_path, server):
 def test_wrong_hash_refused_nothing_left(tmp_path, server):
     url, h = server; h.files['/r34.pth'] = _pth()
     _point('resnet34', f'{url}/r34.pth')                                            # torchvision's real prefix b627a593 cannot match
-    with pytest.raises(WeightFileError, match=r'checksum mismatch for resnet34.pth .*does not start with b627a593.*the download was deleted'):
+    with pytest.raises(WeightFileError, match=r'checksum mismatch for resnet34.pth .*does not start with b627a593 \(torchvision.*the corrupt download was deleted'):
         download_weight('resnet34', tmp_path/'d', **quiet)
     assert _listing(tmp_path/'d') == [] and len(h.log) == 1                        # a checksum failure is not retried
     _point('resnet10t', f'{url}/r34.pth')                                           # a full pinned sha256: same outcome
@@ -111,7 +111,7 @@ def test_not_found_and_not_a_weight_file(tmp_path, server):
     assert len(h.log) == 1                                                          # a 404 is not retried
     h.files['/page.npz'] = b'<!DOCTYPE html><html><body>Sign in to continue</body></html>'
     _point('R50+ViT-B_16', f'{url}/page.npz')                                       # no checksum known: the format check still refuses it
-    with pytest.raises(WeightFileError, match=r"not R50\+ViT-B_16's weights and was deleted .*text/HTML file"): download_weight('R50+ViT-B_16', tmp_path/'d', **quiet)
+    with pytest.raises(WeightFileError, match=r"is not a valid R50\+ViT-B_16.npz and was deleted \(.*text/HTML file"): download_weight('R50+ViT-B_16', tmp_path/'d', **quiet)
     assert _listing(tmp_path/'d') == []
 
 def test_offline_path_unchanged_and_opt_in(tmp_path, server, monkeypatch):
@@ -225,3 +225,15 @@ def test_cli_download_list_check(tmp_path, server, capsys):
     (tmp_path/'pretrained'/'resnet34.pth').write_bytes(body[:100])
     assert main(['weights', 'check']) == 1 and 'BAD resnet34' in capsys.readouterr().out
     assert main(['weights', 'download', 'resnet_nope']) == 2 and "unknown weight 'resnet_nope'" in capsys.readouterr().err
+
+def test_fetch_is_generic(tmp_path, server):
+    "`fetch` serves any download (the dataset archives too): own error class, visible `.part` name, resume, content check."
+    class DataErr(W.SSGNetError): pass
+    url, h = server; body = bytes(range(256)) * 40; h.files['/big.npz'] = body
+    raw = tmp_path/'raw'; raw.mkdir(); (raw/'big.npz.part').write_bytes(body[:3000])
+    out = W.fetch(f'{url}/big.npz', raw/'big.npz', hashlib.sha256(body).hexdigest(), part=raw/'big.npz.part', error=DataErr, **quiet)
+    assert out.read_bytes() == body and h.log == [('/big.npz', 'bytes=3000-')] and _listing(raw) == ['big.npz']
+    def not_zip(f): raise W.SSGNetError(f'{f} is not a zip archive — or so')
+    with pytest.raises(DataErr, match=r'not a valid x.zip and was deleted \(.* is not a zip archive\)'): W.fetch(f'{url}/big.npz', raw/'x.zip', check=not_zip, error=DataErr, **quiet)
+    with pytest.raises(DataErr, match='HTTP 404'): W.fetch(f'{url}/nope.zip', raw/'y.zip', error=DataErr, **quiet)
+    assert _listing(raw) == ['big.npz']
