@@ -228,7 +228,7 @@ def _weights_cmd(a):
     from ssgnet_nb import weights as W
     import pandas as pd
     if a.weights_cmd == 'list':
-        t = pd.DataFrame(W.weights_table()).assign(present=lambda d: d.present.map({True: 'yes', False: 'no'}))
+        t = pd.DataFrame(W.weights_table()).assign(present=lambda d: d.present.map({True: 'yes', False: 'no'}), size_mb=lambda d: [v if v is not None and v == v else '-' for v in d.size_mb])
         print(t[['name', 'present', 'size_mb', 'checksum', 'path', 'used_by']].to_string(index=False)); return 0
     if a.weights_cmd == 'download':
         for n in (list(W.WEIGHTS) if a.name == ['all'] else a.name): W.download_weight(n, a.dest)
