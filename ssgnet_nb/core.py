@@ -401,7 +401,10 @@ def resolve_config(profile:str=None,    # Profile name, 'auto', or None (the `pr
         elif k in cfg and k not in SECTIONS: cfg[k] = v
         else: raise ConfigError(f"unknown parameter {k!r} for stage {stage!r} of profile {profile!r}; known: {', '.join(sorted(cfg[stage] if stage else [k for k in cfg if k not in SECTIONS]))}")
     if dataset is not None: _for_dataset(cfg, dataset)
-    return check_config(dict(cfg, profile=profile, dataset=dataset, stage=stage))
+    cfg = check_config(dict(cfg, profile=profile, dataset=dataset, stage=stage))
+    if dataset is not None and cfg['gan']['kimg'] == 0 and not cfg['gan']['init']:
+        raise ConfigError(f"gan.kimg = 0 trains nothing, and profile {profile!r} has no gan.init checkpoint for {dataset!r}: pass -p gan.kimg=<thousands of images> to train the generators, or -p gan.init=<checkpoint>")
+    return cfg
 
 # %% ../nbs/00_core.ipynb #a15fa5cc
 HASH_IGNORE = ('force', 'stage', 'run_id', 'run_dir')

@@ -1,4 +1,4 @@
-"""Trains (or resumes) one StyleGAN3 per class of a dataset, shows reals against fakes, checks the class fidelity of the samples, and fills the synthetic pool that the classification, segmentation and FID stages read.
+"""Trains (or resumes) one StyleGAN3 per class of a dataset, fills the synthetic pool the later stages read, and checks the samples: reals beside fakes, the distance to the real class over training, class fidelity, and copies of training images.
 
 Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/gan.html.md"""
 
@@ -6,20 +6,23 @@ Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/gan.html.md"""
 
 # %% ../nbs/02_gan.ipynb #496c3350
 from __future__ import annotations
-import os, json, math, time, functools
+import os, json, math, time, shutil, tempfile, functools, dataclasses
 from pathlib import Path
-import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
+import numpy as np, pandas as pd, torch
 from .core import *
 from .data import get_dataset, items, read_image, write_png, show_grid, DataError, label_task
+from .pool import (Pool, PoolError, POOL_META, pool_dir, pool_sizes, pool_key, pool_file, write_pool, read_pool, find_pool,
+                            pool_problem, seed_z)
+from .fidelity import fidelity_classifier, class_fidelity, truncation_sweep, truncation_grid, plot_truncation
 from .stylegan3.training import (gan_config, train_loop, snapshots, load_generator, generate, init_distributed, dist_info,
-                                           TrainingError, blur)
+                                           TrainingError, SNAP_RE)
 
 # %% auto #0
-__all__ = ['RUN_FREE_KEYS', 'POOL_COLS', 'ROTATION_FREE', 'project_dir', 'init_checkpoint', 'run_identity', 'class_images',
-           'class_run', 'train_class', 'class_jobs', 'train_all', 'pool_sizes', 'pool_dir', 'pool_identity',
-           'generator_checkpoint', 'seed_z', 'fill_pool', 'pool_from_images', 'pool_status', 'ensure_pool',
-           'gauss_blur', 'rotation_free', 'fidelity_classifier', 'wilson_interval', 'class_fidelity', 'pixel_spread',
-           'truncation_sweep', 'truncation_grid', 'plot_truncation', 'ship_checkpoint', 'describe_training', 'main']
+__all__ = ['RUN_FREE_KEYS', 'project_dir', 'init_checkpoint', 'effective_precision', 'run_identity', 'class_images', 'class_run',
+           'train_class', 'adopt_checkpoint', 'class_jobs', 'train_all', 'generator_checkpoint', 'fill_pool',
+           'upstream_pool', 'kid_subsets', 'curve_space', 'distance_curve', 'plot_distance_curve', 'nearest_real',
+           'plot_nearest', 'ship_checkpoint', 'describe_training', 'shipped_curve', 'plan_gan', 'GanResult',
+           'curve_definition', 'run_gan', 'read_gan', 'latest_gan', 'main']
 
 # %% ../nbs/02_gan.ipynb #56a379ee
 RUN_FREE_KEYS = ('kimg', 'psi', 'pool_per_class', 'pool_total', 'tick_kimg', 'snap', 'keep_snapshots', 'grid_size', 'jobs')
@@ -31,12 +34,18 @@ def project_dir() -> Path:
 
 def init_checkpoint(cfg:dict, label:str) -> Path|None:
     "The checkpoint class `label`'s run starts from (`gan.init` with `{label}` filled in), or None; a missing file is an error."
-    t = (cfg.get('gan') or {}).get('init')
+    t = cfg['gan']['init']
     if not t: return None
+    if isinstance(t, dict): raise ConfigError(f"gan.init is still a per-dataset mapping {t}; resolve the configuration with its dataset (resolve_config(..., dataset=...))")
     p = Path(str(t).format(label=label)).expanduser()
     p = p if p.is_absolute() else project_dir()/p
     if not p.is_file(): raise TrainingError(f"gan.init: the starting checkpoint {p} of class {label!r} does not exist; restore it (git checkout -- {t.format(label=label)}), point gan.init at another checkpoint, or pass -p gan.init=None to train from scratch")
     return p
+
+def effective_precision(cfg:dict) -> str:
+    "The precision a run of `cfg` trains at: `cfg['precision']`, else the precision setting; `auto` decided by the hardware."
+    p = cfg['precision'] or get_settings()['precision']
+    return ('bf16' if bf16_supported() else 'fp32') if p == 'auto' else p
 
 @functools.lru_cache(maxsize=16)
 def _sha256_of(path:str, mtime_ns:int, size:int) -> str: return file_sha256(path)   # keyed by mtime and size: a changed file is hashed again
@@ -44,8 +53,8 @@ def _sha256_of(path:str, mtime_ns:int, size:int) -> str: return file_sha256(path
 def run_identity(dataset:str, label:str, cfg:dict) -> dict:
     "The part of `cfg` that determines the weights of class `label`'s generator (hashed into its run id; a `gan.init` checkpoint by its SHA-256)."
     g = gan_config(cfg['gan'])
-    ident = dict(dataset=dataset, stage='gan', label=label, profile=cfg.get('profile'), seed=cfg.get('seed', 0), precision=cfg.get('precision', 'fp32'),
-                 data_limit=(cfg.get('data') or {}).get('limit'), gan={k: v for k, v in g.items() if k not in RUN_FREE_KEYS})
+    ident = dict(dataset=dataset, stage='gan', label=label, profile=cfg['profile'], seed=cfg['seed'], precision=effective_precision(cfg),
+                 data_limit=cfg['data']['limit'], gan={k: v for k, v in g.items() if k not in RUN_FREE_KEYS})
     p = init_checkpoint(cfg, label); ident['gan'].pop('init', None)   # no key without a starting checkpoint: run ids from before gan.init stay valid
     if p is not None: st = p.stat(); ident['gan']['init'] = _sha256_of(str(p), st.st_mtime_ns, st.st_size)
     return ident
@@ -53,7 +62,7 @@ def run_identity(dataset:str, label:str, cfg:dict) -> dict:
 def class_images(dataset:str, label:str, cfg:dict) -> np.ndarray:
     "uint8 training images [N, R, R, C] of class `label` at the GAN resolution (the profile's data limit applies)."
     g, info = gan_config(cfg['gan']), get_dataset(dataset)
-    df = items(dataset, 'train', label, size=g['resolution'], limit=(cfg.get('data') or {}).get('limit'), seed=cfg.get('seed', 0), task=label_task(dataset))
+    df = items(dataset, 'train', label, size=g['resolution'], limit=cfg['data']['limit'], seed=cfg['seed'], task=label_task(dataset))
     if not len(df): raise TrainingError(f"dataset {dataset!r} has no training images of class {label!r}; check `ssgnet data check {dataset}`")
     return np.stack([read_image(p, info.channels) for p in df.image_path])
 
@@ -80,7 +89,7 @@ def train_class(dataset:str,             # dataset name
     if label not in info.classes: raise DataError(f"unknown class {label!r} for {dataset}; classes: {info.classes}")
     g = gan_config(cfg['gan'])
     rank, world = init_distributed(device)
-    dev = setup_torch(device, cfg.get('precision'))
+    dev = setup_torch(device, cfg['precision'])
     done = None if force else class_run(dataset, label, cfg)
     if done is not None: return done
     run = None
@@ -91,16 +100,36 @@ def train_class(dataset:str,             # dataset name
     if world > 1:   # every rank trains in rank 0's folder
         import torch.distributed as dist
         box = [str(run.path) if run else None]; dist.broadcast_object_list(box, 0); run = RunDir(box[0])
-    imgs = class_images(dataset, label, cfg)
-    seed = int(cfg.get('seed', 0)) + 1000 * info.classes.index(label)
+    imgs, init = class_images(dataset, label, cfg), init_checkpoint(cfg, label)
+    if g['kimg'] == 0:   # nothing to train: the starting checkpoint is the generator
+        if init is None: raise ConfigError(f"gan.kimg = 0 trains nothing, and there is no gan.init checkpoint for {dataset!r}; pass -p gan.kimg=<thousands of images> to train the generators")
+        if rank == 0: run.done(**adopt_checkpoint(run, init, imgs, g), label=label, images=len(imgs))
+        return run
+    seed = int(cfg['seed']) + 1000 * info.classes.index(label)
     s = train_loop(run.path, imgs, g, seed=seed, device=dev['device'], precision=dev['precision'], resume=resume and not force,
-                   init=init_checkpoint(cfg, label), meta=dict(dataset=dataset, label=label, config=cfg), show_progress=show_progress, **kw)
+                   init=init, meta=dict(dataset=dataset, label=label, config=cfg), show_progress=show_progress, **kw)
     if rank == 0: run.done(**s, label=label, images=len(imgs))
     return run
 
+def adopt_checkpoint(run:RunDir,   # the (new) run folder of one class
+                     init:Path,     # the checkpoint to adopt as this run's generator
+                     images,        # the class's training images (for reals.png)
+                     g:dict):       # `gan_config` of the run (grid size, z_dim)
+    "Make `init` the run's final snapshot without training (gan.kimg = 0): copy it, draw reals.png and its fakes grid; returns the run summary."
+    from ssgnet_nb.stylegan3.training import save_grid
+    sd = load_checkpoint(init); nimg = int(sd['cur_nimg'])
+    snap = run.path/f'network-snapshot-{nimg:06d}.pt'
+    atomic_write(snap, Path(init).read_bytes()); sha = file_sha256(snap); atomic_write(Path(str(snap) + '.sha256'), f'{sha}  {snap.name}\n')
+    save_grid(torch.as_tensor(np.asarray(images[:g['grid_size']])), run.path/'reals.png')
+    G = load_generator(snap); z = seed_z(range(g['grid_size']), G.z_dim)
+    save_grid(generate(G, z, 1.0, g['grid_size']), run.path/f'fakes{nimg:06d}.png')
+    run.log(f"gan.kimg = 0: adopted {init} (sha256 {sha[:12]}, {nimg/1000:g} kimg) as this class's generator; nothing trained")
+    return dict(checkpoint=str(snap), kimg=nimg / 1000, nimg=nimg, ticks=0, seconds=0.0, p=float(sd['aug_p']), start_kimg=nimg / 1000,
+                init=str(init), init_sha256=sha, checkpoint_sha256=sha)
+
 def class_jobs(cfg:dict, n_classes:int, device=None) -> int:
     "How many class generators to train at once: `gan.jobs` if set, else on a CPU one per core (up to the classes), else 1."
-    j = (cfg.get('gan') or {}).get('jobs')
+    j = cfg['gan']['jobs']
     if j: return max(1, min(int(j), n_classes))
     if int(os.environ.get('WORLD_SIZE', '1')) > 1 or get_device(device).type != 'cpu': return 1
     return max(1, min(n_classes, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1))
@@ -142,284 +171,155 @@ def train_all(dataset:str,      # dataset name
     return {c: train_class(dataset, c, cfg, **{k: v for k, v in kw.items() if k != 'force'}) for c in classes}   # finished runs are reused
 
 # %% ../nbs/02_gan.ipynb #13f2a926
-POOL_COLS = ['file', 'class', 'checkpoint_sha256', 'seed', 'psi']
-
-def pool_sizes(dataset:str, cfg:dict, min_per_class:int=None) -> dict:
-    "Images per class the pool must hold: {class: n}."
-    g, classes = cfg['gan'], get_dataset(dataset).classes
-    if g.get('pool_per_class'): n = {c: int(g['pool_per_class']) for c in classes}
-    else:
-        counts = items(dataset, 'train', limit=(cfg.get('data') or {}).get('limit'), task=label_task(dataset)).label.value_counts()
-        top = int(counts.max()) if len(counts) else 0
-        n = {c: max(math.ceil((g.get('pool_total') or 0) / len(classes)), top - int(counts.get(c, 0)) + math.ceil(0.5 * top)) for c in classes}
-    return {c: max(v, min_per_class or 0) for c, v in n.items()}
-
-def pool_dir(dataset:str) -> Path: return runs_dir(dataset, 'synthetic')
-
-def pool_identity(dataset:str, cfg:dict) -> dict:
-    "What the pool depends on: the generators' run identities and psi."
-    return dict(gan={c: config_hash(run_identity(dataset, c, cfg)) for c in get_dataset(dataset).classes}, kimg=gan_config(cfg['gan'])['kimg'],
-                psi=gan_config(cfg['gan'])['psi'])
-
 def generator_checkpoint(dataset:str, label:str, cfg:dict) -> Path:
     "The newest snapshot of class `label`'s finished run under `cfg`: the generator the pool is sampled from."
     run = class_run(dataset, label, cfg)
-    if run is None: raise SSGNetError(f"no finished {dataset}/{label} generator for profile {cfg.get('profile')!r}; run `ssgnet run {dataset} --stages gan --profile {cfg.get('profile')}`")
+    if run is None: raise SSGNetError(f"no finished {dataset}/{label} generator for profile {cfg['profile']!r}; run `ssgnet run {dataset} --stages gan --profile {cfg['profile']}`")
     return snapshots(run.path)[-1]
-
-def seed_z(seeds,        # one integer seed per sample
-           z_dim:int):   # latent size of the generator
-    "Latents `[len(seeds), z_dim]`: sample k is `torch.randn` seeded with `seeds[k]`, so an image is reproducible from (checkpoint, seed, ψ)."
-    return torch.cat([torch.randn(1, z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
 
 @torch.no_grad()
 def fill_pool(dataset:str,              # dataset name
               cfg:dict,                 # resolved configuration
               min_per_class:int=None,   # at least this many per class
               device=None,              # torch device
-              batch:int=32) -> Path:    # generator batch
-    "Sample every class's finished generator into `runs/<dataset>/synthetic/` and write `pool.csv` (atomically); returns the folder. Hold `runs/<dataset>/.gan.lock` when others may read the pool."
-    out, g, sizes = pool_dir(dataset), gan_config(cfg['gan']), pool_sizes(dataset, cfg, min_per_class)
+              batch:int=32) -> Pool:    # generator batch
+    "Sample every class's finished generator into `runs/<dataset>/synthetic/` (see `01i_pool`); returns the pool. Hold `runs/<dataset>/.gan.lock` when others may read it."
+    out, psi, sizes = pool_dir(dataset), cfg['gan']['psi'], pool_sizes(dataset, cfg, min_per_class)
     dev = get_device(device)
-    old = pd.read_csv(out/'pool.csv') if (out/'pool.csv').is_file() else pd.DataFrame(columns=POOL_COLS)
+    try: old = read_pool(out, dataset).df          # images of the same checkpoint and ψ are kept
+    except SSGNetError: old = None                 # no pool yet, or a damaged one: sample afresh
     rows = []
     for c, n in sizes.items():
         ck = generator_checkpoint(dataset, c, cfg); sha = file_sha256(ck)
-        have = set(old[(old['class'] == c) & (old.checkpoint_sha256 == sha) & np.isclose(old.psi.astype(float), g['psi'])].seed.astype(int))
-        valid = {s for s in have if (out/c/f'{s}.png').is_file()}
-        n = max(n, max(valid) + 1 if valid else 0)   # never shrink: another stage may be reading a larger pool
-        todo = [s for s in range(n) if s not in valid]
-        if todo:
+        have = set() if old is None else set(old[(old['class'] == c) & (old.checkpoint_sha256 == sha) & np.isclose(old.psi.astype(float), psi)].seed.astype(int))
+        have = {s for s in have if (out/pool_file(c, s)).is_file()}
+        n = max(n, max(have) + 1 if have else 0)   # never shrink: another stage may be reading a larger pool
+        if todo := [s for s in range(n) if s not in have]:
             G = load_generator(ck, device=dev)
-            z = seed_z(todo, G.z_dim)
-            for s, im in zip(todo, generate(G, z, g['psi'], batch, dev).numpy()): write_png(out/c/f'{s}.png', im)
-        rows += [dict(file=f'{c}/{s}.png', **{'class': c}, checkpoint_sha256=sha, seed=s, psi=g['psi']) for s in range(n)]
-        keep = {f'{s}.png' for s in range(n)}
-        for f in (out/c).glob('*.png'):
-            if f.name not in keep: f.unlink()
-    atomic_write(out/'pool.csv', pd.DataFrame(rows, columns=POOL_COLS).to_csv(index=False, lineterminator='\n'))
-    write_json(out/'pool.json', dict(pool_identity(dataset, cfg), profile=cfg.get('profile'), sizes={c: int(sum(r['class'] == c for r in rows)) for c in sizes}))
-    return out
+            for s, im in zip(todo, generate(G, seed_z(todo, G.z_dim), psi, batch, dev).numpy()): write_png(out/pool_file(c, s), im)
+        rows += [{'file': pool_file(c, s), 'class': c, 'checkpoint_sha256': sha, 'seed': s, 'psi': psi} for s in range(n)]
+    write_pool(out, rows, dict(key=pool_key(dataset, cfg), profile=cfg['profile'], psi=psi, kimg=cfg['gan']['kimg']))
+    return read_pool(out, dataset)
 
-def pool_from_images(dest:Path,        # Folder to write (pool.csv + <class>/<NNNNNN>.png)
-                     df:pd.DataFrame,  # Rows with image_path and label (e.g. `items('demo', 'val')`)
-                     n:int=None        # Use the first `n` rows
-                    ) -> Path:
-    "A stand-in pool in this stage's format made of existing images, for tests of the stages that read pools (never used for results)."
-    dest, rows = Path(dest), []
-    for k, r in enumerate((df.head(n) if n else df).itertuples()):
-        rel = f"{r.label}/{k:06d}.png"
-        write_png(dest/rel, read_image(r.image_path)); rows.append({'file': rel, 'class': r.label, 'checkpoint_sha256': 'none', 'seed': k, 'psi': 1.0})
-    atomic_write(dest/'pool.csv', pd.DataFrame(rows, columns=POOL_COLS).to_csv(index=False, lineterminator='\n'))
-    return dest
+def upstream_pool(dataset:str,             # dataset name
+                  cfg:dict,                # the calling stage's resolved configuration
+                  min_per_class:int=None): # images per class that stage needs
+    "The pool a later stage needs; when none fits, the GAN stage is run first (saying so) if `cfg['auto_upstream']`, else `PoolError` names the command."
+    why = pool_problem(dataset, cfg, min_per_class)
+    if why is None: return read_pool(pool_dir(dataset), dataset)
+    if not cfg['auto_upstream']: return find_pool(dataset, cfg, min_per_class)   # raises with the reason and the command
+    print(f"building the missing upstream result first: the GAN stage for {dataset!r} under profile {cfg['profile']!r} ({why})")
+    with file_lock(runs_dir(dataset)/'.gan.lock'):   # several notebooks may ask at once
+        if pool_problem(dataset, cfg, min_per_class) is not None:
+            train_all(dataset, cfg, show_progress=False); fill_pool(dataset, cfg, min_per_class)
+    return find_pool(dataset, cfg, min_per_class)
 
-def pool_status(dataset:str, cfg:dict, min_per_class:int=None) -> str|None:
-    "None when the pool exists, matches `cfg` and holds enough images per class; otherwise why not."
-    out = pool_dir(dataset)
-    if not (out/'pool.csv').is_file(): return f'{out/"pool.csv"} does not exist'
-    try: meta = read_json(out/'pool.json')
-    except SSGNetError: return f'{out/"pool.json"} is missing'
-    if {k: meta.get(k) for k in ('gan', 'kimg', 'psi')} != pool_identity(dataset, cfg): return f"the pool was made with another configuration (profile {meta.get('profile')!r})"
-    df = pd.read_csv(out/'pool.csv')
-    for c, n in pool_sizes(dataset, cfg, min_per_class).items():
-        k = int((df['class'] == c).sum())
-        if k < n: return f'class {c!r} has {k} pool images, {n} needed'
-    if missing := [f for f in df.file if not (out/f).is_file()]: return f'{len(missing)} pool images are missing (e.g. {missing[0]})'
-    return None
+# %% ../nbs/02_gan.ipynb #c0e1f2a3
+def kid_subsets(f1:np.ndarray,      # real features [N1, d]
+                f2:np.ndarray,      # synthetic features [N2, d]
+                subsets:int=100,    # random subsets
+                size:int=1000,      # images per subset (at most min(N1, N2))
+                seed:int=0          # seed of the subsets
+               ) -> np.ndarray:
+    "Unbiased squared MMD with the cubic polynomial kernel on each of `subsets` random subsets (clean-fid's KID estimator, one value per subset)."
+    rng, d = np.random.default_rng(seed), f1.shape[1]
+    m, out = min(len(f1), len(f2), size), []
+    for _ in range(subsets):
+        x, y = f1[rng.choice(len(f1), m, replace=False)], f2[rng.choice(len(f2), m, replace=False)]
+        a = (x @ x.T / d + 1) ** 3 + (y @ y.T / d + 1) ** 3
+        out.append(((a.sum() - np.diag(a).sum()) / (m - 1) - 2 * ((x @ y.T / d + 1) ** 3).sum() / m) / m)
+    return np.array(out)
 
-def ensure_pool(dataset:str,            # dataset name
-                cfg:dict,               # resolved configuration (any stage's; its `gan` section and `auto_upstream` are used)
-                min_per_class:int=None  # at least this many images per class
-               ) -> Path:
-    "The synthetic pool folder of `dataset`, filling it from finished generators; trains them first only when `cfg['auto_upstream']`."
-    if pool_status(dataset, cfg, min_per_class) is None: return pool_dir(dataset)
-    with file_lock(runs_dir(dataset)/'.gan.lock'):       # several notebooks may ask at once
-        why = pool_status(dataset, cfg, min_per_class)
-        if why is None: return pool_dir(dataset)
-        missing = [c for c in get_dataset(dataset).classes if class_run(dataset, c, cfg) is None]
-        if missing and not cfg.get('auto_upstream'):
-            raise SSGNetError(f"no synthetic pool for {dataset!r} ({why}; no finished generator for {', '.join(missing)}); "
-                              f"run `ssgnet run {dataset} --stages gan --profile {cfg.get('profile')}` first")
-        for c in missing: train_class(dataset, c, cfg, show_progress=False)
-        return fill_pool(dataset, cfg, min_per_class)
+def _features(imgs:np.ndarray, space) -> np.ndarray:
+    "Features of uint8 images [N, H, W, C] in `space`, through the FID stage's own path (PNG files read by clean-fid)."
+    from ssgnet_nb.fid import folder_features
+    with tempfile.TemporaryDirectory() as d:
+        for i, im in enumerate(imgs): write_png(Path(d)/f'{i:05d}.png', im)
+        return folder_features(d, space)
 
-# %% ../nbs/02_gan.ipynb #258e822a
-def _small_cnn(c_in, n_cls):
-    blk = lambda i, o: [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
-    return nn.Sequential(*blk(c_in, 32), nn.MaxPool2d(2), *blk(32, 64), nn.MaxPool2d(2), *blk(64, 64), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, n_cls))
-
-def _load(paths, channels):
-    return torch.as_tensor(np.stack([read_image(p, channels) for p in paths])).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-def gauss_blur(x:torch.Tensor, # images [N, C, H, W]
-               sigma:float):   # standard deviation in pixels
-    "Gaussian blur of standard deviation `sigma`: StyleGAN3's D-input `blur`, whose weights 2^-(t/s)^2 are a Gaussian of std s/sqrt(2 ln 2)."
-    return blur(x, sigma * math.sqrt(2 * math.log(2)))
-
-def _degrade(x, gen, p=0.5):
-    "Blur (one σ in [0.5, 2] px per batch) half of the images and add noise (one σ in [0, 0.15]) to a random half, in [-1, 1]."
-    x = x.clone()
-    b = torch.rand(len(x), generator=gen) < p
-    if b.any(): x[b] = gauss_blur(x[b], float(0.5 + 1.5 * torch.rand(1, generator=gen)))
-    n = torch.rand(len(x), generator=gen) < p
-    if n.any(): x[n] = (x[n] + float(0.15 * torch.rand(1, generator=gen)) * torch.randn(x[n].shape, generator=gen)).clamp(-1, 1)
-    return x
-
-ROTATION_FREE = ('endoscopy', 'colonoscopy', 'dermoscopy')   # modalities without an "up": any rotation or mirror image is as real
-
-def rotation_free(modality:str) -> bool:
-    "Is an image of this modality as real after any rotation by 90° or mirror (no anatomical up, left or right)?"
-    return any(m in modality.lower() for m in ROTATION_FREE)
-
-class _Committee(nn.Module):
-    "The mean softmax of `nets`, small CNNs trained alike with different seeds; `describe` says how they were trained."
-    def __init__(self, nets, describe=''): super().__init__(); self.nets, self.describe = nn.ModuleList(nets), describe
-    def forward(self, x): return torch.stack([n(x).softmax(1) for n in self.nets]).mean(0)
-
-def _flip_rotate(xb, gen, dihedral):
-    "Random left-right mirror per image; with `dihedral` also one random multiple of 90° per batch and an up-down mirror per image."
-    flip = torch.rand(len(xb), generator=gen) < 0.5; xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
-    if not dihedral: return xb
-    xb = torch.rot90(xb, int(torch.randint(4, (1,), generator=gen)), (2, 3))
-    flip = torch.rand(len(xb), generator=gen) < 0.5
-    return torch.where(flip[:, None, None, None], xb.flip(-2), xb)
-
-def fidelity_classifier(dataset:str,       # dataset name
-                        cfg:dict,          # resolved configuration (GAN resolution, data limit)
-                        epochs:int=80,     # training epochs of each member
-                        seed:int=0,        # seed of the first member (member k uses seed + k)
-                        degrade:bool=True, # random blur and noise on the training images (see above)
-                        members:int=3,     # CNNs in the committee
-                        dihedral:bool=None): # also rotate by multiples of 90° and mirror up-down (default: for `ROTATION_FREE` modalities)
-    "A committee of small CNNs trained on the real training images at the GAN resolution; returns (net, accuracy on the real val split)."
-    info, R = get_dataset(dataset), gan_config(cfg['gan'])['resolution']
-    if dihedral is None: dihedral = rotation_free(info.modality)
-    lim, cls = (cfg.get('data') or {}).get('limit'), list(info.classes)
-    tr, va = items(dataset, 'train', size=R, limit=lim, task=label_task(dataset)), items(dataset, 'val', size=R, limit=lim, task=label_task(dataset))
-    x, y = _load(tr.image_path, info.channels), torch.tensor([cls.index(l) for l in tr.label])
-    w = len(y) / (len(cls) * torch.bincount(y, minlength=len(cls)).clamp(min=1).float())   # class-balanced loss
-    nets = []
-    for k in range(members):
-        torch.manual_seed(seed + k); gen = torch.Generator().manual_seed(seed + k)
-        net = _small_cnn(info.channels, len(cls)); opt = torch.optim.Adam(net.parameters(), 2e-3)
-        for ep in range(epochs):
-            net.train()
-            for idx in torch.randperm(len(y), generator=gen).split(32):
-                xb = _flip_rotate(x[idx], gen, dihedral)
-                if degrade: xb = _degrade(xb, gen)
-                loss = F.cross_entropy(net(xb), y[idx], weight=w); opt.zero_grad(); loss.backward(); opt.step()
-        nets.append(net)
-    net = _Committee(nets, f"{members} small CNN{'s' * (members > 1)} (mean softmax), {epochs} epochs each, {R}px, random {'90° rotations and ' * dihedral}mirrors, blur and noise").eval()
-    with torch.no_grad():
-        yv = torch.tensor([cls.index(l) for l in va.label])
-        acc = float((_predict(net, _load(va.image_path, info.channels)) == yv).float().mean()) if len(va) else float('nan')
-    return net, acc
-
-def _predict(net, x): return torch.cat([net(b).argmax(1) for b in x.split(128)])
-
-def wilson_interval(k:int,          # successes (samples assigned to their generator's class)
-                    n:int,          # trials (samples)
-                    z:float=1.96    # normal quantile (1.96: 95 %)
-                   ) -> tuple:
-    "Wilson score interval (lo, hi) of a share k/n: the pool's sampling uncertainty, not the classifier's."
-    if n == 0: return (float('nan'), float('nan'))
-    p, d = k / n, 1 + z * z / n
-    c, h = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (max(0.0, c - h), min(1.0, c + h))
+def curve_space(dataset:str, cfg:dict, device=None):
+    "The feature space of the training curves: the FID stage's (Inception when present, else the labelled domain network)."
+    from ssgnet_nb.fid import feature_space
+    return feature_space(dataset, cfg, device)
 
 @torch.no_grad()
-def class_fidelity(dataset:str,         # dataset name
-                   cfg:dict,            # resolved configuration
-                   pool:Path=None,      # pool folder (default: `runs/<dataset>/synthetic`)
-                   epochs:int=80,       # classifier epochs (each member)
-                   seed:int=0,          # seed
-                   clf=None,            # (net, val accuracy) from `fidelity_classifier`, to reuse one
-                   members:int=3) -> dict: # CNNs in the classifier committee
-    "Share of each class's pool images that a real-data classifier assigns to that class, beside the share of that class's real val images it gets right, and its accuracy on clean, blurred and noisy real val images."
-    info, R = get_dataset(dataset), gan_config(cfg['gan'])['resolution']
-    pool = Path(pool) if pool else pool_dir(dataset)
-    with torch.enable_grad(): net, val_acc = clf or fidelity_classifier(dataset, cfg, epochs, seed, members=members)
-    df, res, cls = pd.read_csv(pool/'pool.csv'), {}, list(info.classes)
-    ci, n = {}, {}
-    for c in cls:
-        files = [pool/f for f in df[df['class'] == c].file]; n[c] = len(files)
-        hits = int((_predict(net, _load(files, info.channels)) == cls.index(c)).sum()) if files else 0
-        res[c] = hits / n[c] if files else float('nan')
-        if files: ci[c] = wilson_interval(hits, n[c])
-    shares = [v for v in res.values() if not math.isnan(v)]
-    va = items(dataset, 'val', size=R, limit=(cfg.get('data') or {}).get('limit'), task=label_task(dataset))
-    rob = {}
-    if len(va):
-        xv, yv, g = _load(va.image_path, info.channels), torch.tensor([cls.index(l) for l in va.label]), torch.Generator().manual_seed(seed)
-        pv = _predict(net, xv)
-        rob = dict(real_val_recall={c: float((pv[yv == k] == k).float().mean()) for k, c in enumerate(cls) if (yv == k).any()},
-                   real_val_accuracy_blurred=float((_predict(net, gauss_blur(xv, 1.0)) == yv).float().mean()),
-                   real_val_accuracy_noisy=float((_predict(net, (xv + 0.1 * torch.randn(xv.shape, generator=g)).clamp(-1, 1)) == yv).float().mean()))
-    return dict(per_class=res, per_class_ci95=ci, n_per_class=n,
-                mean=float(np.mean(shares)) if shares else float('nan'), real_val_accuracy=val_acc, **rob,
-                classifier=getattr(net, 'describe', 'a given classifier'))
+def distance_curve(dataset:str,     # dataset name
+                   cfg:dict,        # resolved configuration
+                   label:str,       # class
+                   run:RunDir,      # the class's GAN run
+                   space,           # feature space (`curve_space`)
+                   n:int=None,      # samples per snapshot (default: fid.max_images)
+                   device=None) -> pd.DataFrame:
+    "One row per snapshot of `run`: kimg, Fréchet distance and KID (mean, sd over subsets) of `n` samples against the class's real training images."
+    n = n or cfg['fid']['max_images']
+    cache, rows = run.path/'curve.jsonl', []
+    have = {(r['snapshot'], r['network'], r['n_fake']): r for r in map(json.loads, cache.read_text().splitlines())} if cache.is_file() else {}
+    real = None
+    for snap in snapshots(run.path):
+        key = (snap.name, space.network, n)
+        if key not in have:
+            from ssgnet_nb.fid import frechet
+            if real is None: real = _features(class_images(dataset, label, cfg), space)
+            G = load_generator(snap, device=get_device(device))
+            fake = _features(generate(G, seed_z(range(n), G.z_dim), 1.0, 64).numpy(), space)
+            fd, note = frechet(real, fake); k = kid_subsets(real, fake, seed=cfg['seed'])
+            have[key] = dict(snapshot=snap.name, network=space.network, n_fake=n, n_real=len(real), kimg=int(SNAP_RE.search(snap.name).group(1)) / 1000,
+                             metric=space.metric, value=fd, kid=float(k.mean()), kid_std=float(k.std(ddof=1)), note=note)
+            with open(cache, 'a') as f: f.write(json.dumps(have[key]) + '\n')
+        rows.append(dict(have[key], **{'class': label}))
+    return pd.DataFrame(rows)
 
-# %% ../nbs/02_gan.ipynb #4d6060a8
-def pixel_spread(x:torch.Tensor,  # images [N, C, H, W] in [-1, 1], N >= 2
-                 size:int=16      # area-resize to this many pixels a side first
-                ) -> float:
-    "Mean RMS distance between two different images of `x`, RGB in [0, 1] (0: all alike): how varied a set of images is."
-    assert x.ndim == 4 and len(x) >= 2, f'pixel_spread needs at least 2 images [N, C, H, W], got {tuple(x.shape)}'
-    y = F.adaptive_avg_pool2d((x.float() + 1) / 2, size).flatten(1)
-    d = torch.cdist(y, y, compute_mode='donot_use_mm_for_euclid_dist') / math.sqrt(y.shape[1])
-    return float(d.sum() / (len(y) * (len(y) - 1)))
-
-@torch.no_grad()
-def truncation_sweep(dataset:str,               # dataset name
-                     cfg:dict,                  # resolved configuration (whose finished generators are sampled)
-                     net,                       # classifier, e.g. `fidelity_classifier(...)[0]`
-                     psis=(1.0, 0.9, 0.8, 0.7), # truncation values ψ
-                     n:int=100,                 # samples per class and ψ (seeds 0..n-1, the pool's)
-                     device=None,               # torch device of the generators
-                     batch:int=32) -> pd.DataFrame: # generator batch
-    "Per class and ψ: class fidelity of `n` samples with its 95 % Wilson interval, their pixel spread and that of the class's real training images."
-    info, R = get_dataset(dataset), gan_config(cfg['gan'])['resolution']
-    cls, dev, rows = list(info.classes), get_device(device), []
-    tr = items(dataset, 'train', size=R, limit=(cfg.get('data') or {}).get('limit'), task=label_task(dataset))
-    for c in cls:
-        G = load_generator(generator_checkpoint(dataset, c, cfg), device=dev); z = seed_z(range(n), G.z_dim)
-        real = tr[tr.label == c].image_path
-        real_spread = pixel_spread(_load(real.sample(min(n, len(real)), random_state=0), info.channels)) if len(real) >= 2 else float('nan')
-        for psi in psis:
-            x = generate(G, z, psi, batch, dev).permute(0, 3, 1, 2).float() / 127.5 - 1   # the pixels a pool PNG holds
-            hits = int((_predict(net, x) == cls.index(c)).sum()); lo, hi = wilson_interval(hits, n)
-            rows.append({'class': c, 'psi': float(psi), 'share': hits / n, 'ci95_lo': lo, 'ci95_hi': hi, 'n': n,
-                         'spread': pixel_spread(x), 'real_spread': real_spread})
-    df = pd.DataFrame(rows)
-    return df.assign(spread_ratio=df.spread / df.real_spread)
-
-@torch.no_grad()
-def truncation_grid(dataset:str,               # dataset name
-                    cfg:dict,                  # resolved configuration (whose finished generators are sampled)
-                    psis=(1.0, 0.9, 0.8, 0.7), # truncation values ψ, one row each
-                    n:int=8,                   # samples per row (seeds 0..n-1, the pool's first)
-                    device=None):              # torch device of the generators
-    "A figure: for each class one row of the same `n` samples per ψ, so each column follows one latent as ψ shrinks."
-    dev, imgs, titles = get_device(device), [], []
-    for c in get_dataset(dataset).classes:
-        G = load_generator(generator_checkpoint(dataset, c, cfg), device=dev); z = seed_z(range(n), G.z_dim)
-        for psi in psis:
-            imgs += list(generate(G, z, psi, n, dev).numpy()); titles += [f'{c}, ψ {psi:g}'] + [''] * (n - 1)
-    return show_grid(imgs, titles=titles, ncols=n, size=1.1)
-
-def plot_truncation(df:pd.DataFrame,  # `truncation_sweep` rows
-                    psi:float=None):  # the configured ψ (dashed line)
-    "Class fidelity (95 % Wilson interval) and pixel spread relative to the real images, against ψ, one line per class."
+def plot_distance_curve(df:pd.DataFrame,  # `distance_curve` rows of one or more classes (`source` column optional)
+                        title:str=''):
+    "Fréchet distance (left) and KID ± sd over subsets (right) against kimg, one line per class; shipped history dashed."
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(1, 2, figsize=(10, 3))
-    for c, g in df.groupby('class', sort=False):
-        axs[0].errorbar(g.psi, g.share, yerr=[g.share - g.ci95_lo, g.ci95_hi - g.share], marker='o', capsize=3, label=c)
-        axs[1].plot(g.psi, g.spread_ratio, 'o-', label=c)
-    for a, t in zip(axs, ['class fidelity (share assigned to its class)', 'pixel spread / real images\' spread']):
-        if psi is not None: a.axvline(psi, ls='--', c='gray', lw=1)
-        a.set_title(t, fontsize=9); a.set_xlabel('truncation ψ'); a.legend(fontsize=7)
-    plt.tight_layout()
+    for (c, src), g in df.groupby(['class', df.get('source', pd.Series('this run', index=df.index))], sort=False):
+        g = g.sort_values('kimg'); ls = '--' if src != 'this run' else '-'
+        if g['value'].notna().any(): axs[0].plot(g.kimg, g['value'], ls, marker='o', ms=3, label=f'{c} ({src})')
+        axs[1].errorbar(g.kimg, 1e3 * g.kid, yerr=1e3 * g.kid_std, fmt=ls, marker='o', ms=3, capsize=2, label=f'{c} ({src})')
+    m = df.metric.iloc[0] if len(df) else 'FD'
+    for a, t in zip(axs, [f'{m} to the real class', f"{'KID' if m == 'FID' else 'domain KD'} ×10³ (mean ± sd over subsets)"]): a.set_title(t, fontsize=9); a.set_xlabel('kimg'); a.legend(fontsize=7)
+    if title: fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     return fig
+
+# %% ../nbs/02_gan.ipynb #c0e1f2a4
+def _rms(a:np.ndarray, b:np.ndarray) -> np.ndarray:
+    "RMS distances [len(a), len(b)] between uint8 images, in [0, 1]."
+    x, y = a.reshape(len(a), -1).astype(np.float64) / 255, b.reshape(len(b), -1).astype(np.float64) / 255
+    d2 = (x * x).sum(1)[:, None] + (y * y).sum(1)[None] - 2 * x @ y.T
+    return np.sqrt(np.clip(d2, 0, None) / x.shape[1])
+
+def nearest_real(dataset:str,    # dataset name
+                 cfg:dict,       # resolved configuration (GAN resolution, data limit)
+                 pool:Pool,      # the pool
+                 n:int=200       # pool images per class to check (the first by seed)
+                ) -> pd.DataFrame:
+    "Per checked pool image: its nearest real training image of the class, the RMS distance, and the class's real-to-real 1st-percentile distance."
+    info, R, rows = get_dataset(dataset), cfg['gan']['resolution'], []
+    for c in info.classes:
+        real_df = items(dataset, 'train', c, size=R, limit=cfg['data']['limit'], seed=cfg['seed'], task=label_task(dataset))
+        syn_df = pool.df[pool.df['class'] == c].sort_values('seed', key=lambda s: s.astype(int)).head(n)
+        if len(real_df) < 2 or not len(syn_df): continue
+        real = np.stack([read_image(p, info.channels) for p in real_df.image_path])
+        syn = np.stack([read_image(p, info.channels) for p in syn_df.image_path])
+        rr = _rms(real, real); np.fill_diagonal(rr, np.inf); p1 = float(np.percentile(rr.min(1), 1))
+        d = _rms(syn, real); j = d.argmin(1)
+        rows += [{'class': c, 'file': f, 'nearest_real': str(real_df.image_path.iloc[k]), 'distance': float(d[i, k]), 'real_p01': p1,
+                  'real_median': float(np.median(rr.min(1))), 'copy': bool(d[i, k] < p1)} for i, (f, k) in enumerate(zip(syn_df.file, j))]
+    return pd.DataFrame(rows)
+
+def plot_nearest(df:pd.DataFrame,  # `nearest_real` rows
+                 folder:Path,      # the pool folder (the rows' `file` is relative to it)
+                 k:int=6):         # closest pairs per class
+    "The `k` synthetic images of each class closest to a training image (top) above that training image (bottom)."
+    imgs, titles = [], []
+    for c, g in df.groupby('class', sort=False):
+        g = g.nsmallest(k, 'distance')
+        imgs += [read_image(Path(folder)/f) for f in g.file] + [read_image(p) for p in g.nearest_real]
+        titles += [f'{c} synth. d={v:.3f}' for v in g.distance] + ['nearest real'] * len(g)
+    return show_grid(imgs, titles=titles, ncols=k, size=1.3)
 
 # %% ../nbs/02_gan.ipynb #e142ddda
 def _git_commit() -> str|None:
@@ -436,7 +336,7 @@ def ship_checkpoint(run:RunDir,     # a finished (or stopped) GAN run of one cla
                     dest:Path,      # folder for `<class>.pt`, `<class>.pt.sha256`, `<class>.json`
                     command:str,    # the command that reproduces the checkpoint
                     snapshot:Path=None) -> Path: # which checkpoint (default: the newest)
-    "Copy a run's checkpoint to `dest/<class>.pt` for use as `gan.init`, with its hash and provenance; returns the `.pt` path."
+    "Copy a run's checkpoint to `dest/<class>.pt` for use as `gan.init`, with its hash, provenance (`<class>.json`) and training curve (`<class>.curve.csv`); returns the `.pt` path."
     run = RunDir(run) if not isinstance(run, RunDir) else run
     snap = Path(snapshot) if snapshot else (snapshots(run.path) or [None])[-1]
     if snap is None: raise TrainingError(f"{run.path} has no checkpoint to ship; train it first")
@@ -446,6 +346,9 @@ def ship_checkpoint(run:RunDir,     # a finished (or stopped) GAN run of one cla
     out = dest/f'{label}.pt'
     atomic_write(out, snap.read_bytes()); h = file_sha256(out); atomic_write(Path(str(out) + '.sha256'), f'{h}  {out.name}\n')
     m = [r for r in run.metrics() if r.get('nimg', 0) <= int(sd['cur_nimg'])]
+    if (run.path/'curve.jsonl').is_file():   # the training curve travels with the checkpoint (up to the shipped snapshot)
+        cv = pd.DataFrame(map(json.loads, (run.path/'curve.jsonl').read_text().splitlines()))
+        atomic_write(dest/f'{label}.curve.csv', cv[cv.kimg <= int(sd['cur_nimg']) / 1000 + 1e-9].sort_values('kimg').to_csv(index=False))
     write_json(dest/f'{label}.json', dict(label=label, kimg=int(sd['cur_nimg']) / 1000, sha256=h, source_run=run.name, source_checkpoint=snap.name,
                                           train_seconds=round(sum(r.get('sec_tick', 0) for r in m), 1), img_s=_overall_rate(m),
                                           ada_p=float(sd['aug_p']), commit=_git_commit(), command=command, gan=json.loads(sd['gan'])))
@@ -454,41 +357,216 @@ def ship_checkpoint(run:RunDir,     # a finished (or stopped) GAN run of one cla
 def describe_training(run:RunDir) -> str:
     "One line on how a finished generator was trained: from scratch, or from a shipped checkpoint (with its provenance) plus this run."
     s = (run if isinstance(run, RunDir) else RunDir(run)).summary or {}
-    kimg, start = s.get('kimg', 0), s.get('start_kimg', 0)
+    kimg, start = s.get('kimg', 0), s.get('start_kimg', 0)   # summaries of older runs may lack fields
     if not s.get('init'): return f"trained from scratch: {kimg:g} kimg"
     side, prov = Path(s['init']).with_suffix('.json'), ''
     if side.is_file():
         j = read_json(side)
         prov = f" ({j['train_seconds']/60:.0f} min at {j['img_s']:.2f} img/s on the machine that made it, commit {j.get('commit')}; reproduce with `{j['command']}`)"
-    return f"started from {_shown(s['init'])}, a checkpoint trained {start:g} kimg{prov}; then trained {kimg - start:g} kimg more in this run ({s.get('seconds', 0):.0f} s)"
+    more = f"then trained {kimg - start:g} kimg more in this run ({s.get('seconds', 0):.0f} s)" if kimg > start else "used as it is (gan.kimg = 0)"
+    return f"started from {_shown(s['init'])}, a checkpoint trained {start:g} kimg{prov}; {more}"
+
+def shipped_curve(run:RunDir) -> pd.DataFrame|None:
+    "The training curve shipped beside the `gan.init` checkpoint a run started from (`<class>.curve.csv`), or None."
+    s = run.summary or {}
+    f = Path(s['init']).with_suffix('.curve.csv') if s.get('init') else None
+    return pd.read_csv(f) if f is not None and f.is_file() else None
 
 def _shown(p) -> str:
     "A path as users should read it: relative to the project folder when inside it."
     try: return str(Path(p).resolve().relative_to(project_dir().resolve()))
     except ValueError: return str(p)
 
+# %% ../nbs/02_gan.ipynb #c0e1f2a5
+def plan_gan(dataset:str, cfg:dict) -> str:
+    "What the stage is about to do, in a few lines: scale, where each generator starts, how much it trains and about how long."
+    g, lines = cfg['gan'], []
+    lines.append(f"GAN stage for {dataset!r}, profile {cfg['profile']!r}: {g['cfg']} at {g['resolution']} px (cbase {g['cbase']}, cmax {g['cmax']}), batch {g['batch']}, "
+                 f"gamma {g['gamma']}, aug {g['aug']}; pool at truncation ψ {g['psi']:g}")
+    for c in get_dataset(dataset).classes:
+        init, done = init_checkpoint(cfg, c), class_run(dataset, c, cfg)
+        j = read_json(init.with_suffix('.json')) if init is not None and init.with_suffix('.json').is_file() else {}
+        start = f"from {_shown(init)} ({j.get('kimg', '?')} kimg)" if init else 'from scratch'
+        eta = f", about {g['kimg'] * 1000 / j['img_s'] / 60:.0f} min at the {j['img_s']:.1f} img/s measured when it was made" if g['kimg'] and j.get('img_s') else ''
+        lines.append(f"  {c}: " + ('a finished run is reused' if done else f"{start}, training {g['kimg']:g} kimg{eta}" if g['kimg'] else f"{start}, used as it is (gan.kimg = 0)"))
+    return '\n'.join(lines)
+
+@dataclasses.dataclass
+class GanResult:
+    "A GAN stage run as read from its folder (`read_gan`)."
+    run_id:str; dataset:str; profile:str; wall_s:float
+    classes:dict                 # {class: dict(run=..., describe=..., checkpoint=..., kimg=...)}
+    pool:dict                    # sizes, psi, folder, text
+    curve:pd.DataFrame           # distance to the real class per snapshot (this run's and the shipped history)
+    fidelity:dict|None           # class fidelity (`class_fidelity`) or None
+    truncation:pd.DataFrame|None # the truncation sweep or None
+    nearest:pd.DataFrame|None    # the nearest-real check or None
+    figures:dict                 # name -> PNG file
+    headline:list                # the numbers the dataset index shows
+    @property
+    def thumbnail(self) -> Path|None: return self.figures.get('real_vs_synthetic')
+    @property
+    def summary(self) -> str:
+        "The stage's findings in plain lines."
+        out = [f"GAN stage run {self.run_id} ({self.dataset}, profile {self.profile}, {self.wall_s:.0f} s)"]
+        for c, d in self.classes.items(): out.append(f"  {c}: {d['describe']}")
+        out.append(f"  pool: {self.pool['text']}")
+        out += [f"  {h['metric']}: {h['value']:.3f}" + (f" [95 % CI {h['lo']:.2f}-{h['hi']:.2f}]" if h.get('lo') is not None else '') + (f" ({h['note']})" if h.get('note') else '') for h in self.headline]
+        return '\n'.join(out)
+    def show(self):
+        "Display the figures and tables of the run, results first."
+        from IPython.display import display, Image as IPImage, Markdown
+        md = lambda t: display(Markdown(t))
+        md(f"**GAN stage, run `{self.run_id}`**: one StyleGAN3 per class of `{self.dataset}`, profile `{self.profile}`.")
+        for name, cap in [('real_vs_synthetic', 'Real training images (top row of each class) and pool images (bottom row).'),
+                          ('curve', 'Distance to the real class at each snapshot: the curve should be flat at the last one. ' + curve_definition(self.curve)),
+                          ('training', 'Training statistics per tick: losses, ADA p, r_t.'),
+                          ('truncation', 'Class fidelity (95 % Wilson interval) and pixel spread relative to the real images, against truncation ψ.'),
+                          ('truncation_grid', 'The same latents at each ψ.'), ('nearest', 'The synthetic images closest to a training image (top) and that image (bottom).')]:
+            if name in self.figures: md(cap); display(IPImage(filename=str(self.figures[name])))
+            if name == 'curve' and len(self.curve): display(self.curve.pivot_table(index='kimg', columns='class', values='value' if self.curve['value'].notna().all() else 'kid').round(5).tail(8))
+        if self.nearest is not None and len(self.nearest):
+            md('Nearest real training image of each checked pool image (RMS pixel distance, [0, 1]); `copy` = closer than the 1st percentile of real-to-real distances.')
+            display(self.nearest.groupby('class').agg(checked=('distance', 'size'), min_distance=('distance', 'min'), median_distance=('distance', 'median'),
+                                                      real_to_real_p01=('real_p01', 'first'), real_to_real_median=('real_median', 'first'), copies=('copy', 'sum')).round(4))
+
+def curve_definition(df:pd.DataFrame) -> str:
+    "How the curve's numbers are defined, for the caption."
+    if not len(df): return ''
+    r = df.iloc[-1]
+    what = 'FID (Inception-v3 pool3)' if r['metric'] == 'FID' else f"{r['metric']} in the labelled domain feature space ({r['network']}; not an FID)"
+    return f"{what}, {int(r['n_fake'])} samples (ψ 1) against the class's {int(r['n_real'])} real training images; KID = unbiased squared MMD, cubic kernel, mean ± sd over 100 subsets."
+
+def _save(fig, path:Path) -> Path:
+    import matplotlib.pyplot as plt
+    fig.savefig(path, dpi=110, bbox_inches='tight'); plt.close(fig)
+    return path
+
+def _reals_fakes(runs:dict, path:Path) -> Path:
+    imgs, titles = [], []
+    for c, r in runs.items():
+        last = max(r.path.glob('fakes[0-9]*.png'), key=lambda f: int(f.stem[5:]))
+        imgs += [read_image(r.path/'reals.png'), read_image(last)]; titles += [f'{c}: reals', f"{c}: fakes at {int(last.stem[5:]) / 1000:g} kimg"]
+    return _save(show_grid(imgs, titles=titles, ncols=2, size=4), path)
+
+def _real_vs_synthetic(dataset:str, cfg:dict, pool:Pool, path:Path, n:int=8) -> Path:
+    info, imgs, titles = get_dataset(dataset), [], []
+    for c in info.classes:
+        r = items(dataset, 'train', c, size=cfg['gan']['resolution'], limit=cfg['data']['limit'], seed=cfg['seed'], task=label_task(dataset)).head(n)
+        s = pool.df[pool.df['class'] == c].head(n)
+        imgs += [read_image(p) for p in r.image_path] + [read_image(p) for p in s.image_path]
+        titles += [f'{c} real'] * len(r) + [f'{c} synth.'] * len(s)
+    return _save(show_grid(imgs, titles=titles, ncols=n, size=1.2), path)
+
+def _training_plot(runs:dict, path:Path) -> Path:
+    import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(1, 3, figsize=(12, 3))
+    for c, r in runs.items():
+        m = pd.DataFrame(r.metrics())
+        if not len(m): continue
+        axs[0].plot(m.kimg, m.loss_G, label=f'{c} G'); axs[0].plot(m.kimg, m.loss_D, '--', label=f'{c} D')
+        axs[1].plot(m.kimg, m.p, label=c); axs[2].plot(m.kimg, m.rt, label=c)
+    for a, t in zip(axs, ['loss (per tick)', 'ADA p', 'r_t = E[sign D(real)]']): a.set_title(t, fontsize=9); a.set_xlabel('kimg'); a.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+def run_gan(dataset:str,         # dataset name
+            cfg:dict,            # resolved configuration (`resolve_config(profile, 'gan', overrides, dataset)`)
+            device=None,         # torch device (default: settings)
+            resume:bool=True,    # continue unfinished class runs
+            force:bool=False,    # new class runs and a new stage run even if finished ones exist
+            fidelity:bool=True   # class fidelity and the truncation sweep (a few minutes on a CPU)
+           ) -> RunDir:
+    "The GAN stage: train every class's generator, fill the pool, and write the stage run folder (figures, curve, fidelity, nearest-real check)."
+    t0 = time.time()
+    with file_lock(runs_dir(dataset)/'.gan.lock'):   # other notebooks may be building the same generators through `upstream_pool`
+        runs = train_all(dataset, cfg, resume=resume, force=force, device=device)
+        pool = fill_pool(dataset, cfg, device=device)
+    ident = dict(cfg, stage='gan', class_runs={c: r.name for c, r in runs.items()}, pool_csv_sha256=pool.csv_sha256, fidelity=fidelity)
+    if not force and (old := find_run(ident, 'gan', 'stage')) is not None:
+        print(f"reusing finished stage run {old.path} (same generators, pool and options; force=True recomputes)"); return old
+    run = new_run(ident, 'gan', sub='stage', tag=cfg['profile'])
+    run.log(plan_gan(dataset, cfg))
+    figs = dict(reals_fakes=_reals_fakes(runs, run.path/'reals_fakes.png'), training=_training_plot(runs, run.path/'training.png'),
+                real_vs_synthetic=_real_vs_synthetic(dataset, cfg, pool, run.path/'real_vs_synthetic.png'))
+    space, parts = curve_space(dataset, cfg, device), []
+    for c, r in runs.items():
+        parts.append(distance_curve(dataset, cfg, c, r, space, device=device).assign(source='this run'))
+        if (sc := shipped_curve(r)) is not None: parts.append(sc.assign(**{'class': c, 'source': 'shipped checkpoint'}))
+    curve = pd.concat(parts, ignore_index=True)
+    atomic_write(run.path/'curve.csv', curve.to_csv(index=False)); figs['curve'] = _save(plot_distance_curve(curve), run.path/'curve.png')
+    fid_res = None
+    if fidelity:
+        clf = fidelity_classifier(dataset, cfg, seed=cfg['seed'])
+        fid_res = class_fidelity(dataset, cfg, pool, seed=cfg['seed'], clf=clf)
+        psi, gens = float(cfg['gan']['psi']), {c: generator_checkpoint(dataset, c, cfg) for c in runs}
+        trunc = truncation_sweep(dataset, cfg, clf[0], gens, sorted({1.0, 0.9, 0.8, 0.7, psi}, reverse=True), n=min(100, min(pool.sizes.values())), device=device)
+        for c, g in trunc[np.isclose(trunc.psi, psi)].groupby('class'):   # same seeds, same pixels as the pool: the same share where the counts agree
+            if fid_res['n_per_class'][c] == g.n.iloc[0]: assert abs(g.share.iloc[0] - fid_res['per_class'][c]) < 1e-9, (c, g.share.iloc[0], fid_res['per_class'][c])
+        write_json(run.path/'fidelity.json', fid_res); atomic_write(run.path/'truncation.csv', trunc.to_csv(index=False))
+        figs['truncation'] = _save(plot_truncation(trunc, psi), run.path/'truncation.png')
+        figs['truncation_grid'] = _save(truncation_grid(gens, trunc.psi.unique(), device=device), run.path/'truncation_grid.png')
+    near = nearest_real(dataset, cfg, pool)
+    atomic_write(run.path/'nearest.csv', near.to_csv(index=False))
+    if len(near): figs['nearest'] = _save(plot_nearest(near, pool.folder), run.path/'nearest.png')
+    classes = {c: dict(run=str(r.path), describe=describe_training(r), checkpoint=str(snapshots(r.path)[-1]), kimg=r.summary['kimg']) for c, r in runs.items()}
+    run.done(wall_sec=round(time.time() - t0, 1), classes=classes, pool=dict(folder=str(pool.folder), sizes=pool.sizes, psi=cfg['gan']['psi'], text=pool.describe()),
+             figures={k: v.name for k, v in figs.items()}, headline=_gan_headline(curve, fid_res, near, cfg))
+    return run
+
+def _gan_headline(curve, fid_res, near, cfg) -> list:
+    out = []
+    if fid_res:
+        for c, v in fid_res['per_class'].items():
+            lo, hi = fid_res['per_class_ci95'].get(c, (None, None))
+            out.append(dict(metric=f'class fidelity {c}', value=v, lo=lo, hi=hi, unit='share', note=f"ψ {cfg['gan']['psi']:g}; real val recall {fid_res.get('real_val_recall', {}).get(c, float('nan')):.2f}"))
+    last = curve[curve.source == 'this run'].sort_values('kimg').groupby('class').tail(1)
+    for _, r in last.iterrows():
+        v, m = (r['value'], r['metric']) if pd.notna(r['value']) else (r['kid'], 'KID' if r['metric'] == 'FID' else 'domain KD')
+        out.append(dict(metric=f"{m} {r['class']} at {r['kimg']:g} kimg", value=float(v), lo=None, hi=None, unit='', note=f"N {int(r['n_fake'])} vs {int(r['n_real'])}"))
+    if len(near): out.append(dict(metric='likely copies of training images', value=float(near['copy'].sum()), lo=None, hi=None, unit='images', note=f"of {len(near)} checked"))
+    return out
+
+def read_gan(run:RunDir) -> GanResult:
+    "The results of a finished GAN stage run, from its folder alone."
+    run = run if isinstance(run, RunDir) else RunDir(run)
+    s, cfg = run.summary, run.config
+    if s is None: raise SSGNetError(f"{run.path} is not a finished GAN stage run (no done.json); run the GAN stage again")
+    rd = lambda f: pd.read_csv(run.path/f) if (run.path/f).is_file() else None
+    return GanResult(run.name, cfg['dataset'], cfg['profile'], s['wall_sec'], s['classes'], s['pool'], rd('curve.csv'),
+                     read_json(run.path/'fidelity.json') if (run.path/'fidelity.json').is_file() else None, rd('truncation.csv'), rd('nearest.csv'),
+                     {k: run.path/v for k, v in s['figures'].items()}, s['headline'])
+
+def latest_gan(dataset:str) -> RunDir|None:
+    "The newest finished GAN stage run of `dataset` (what the report shows), or None."
+    return next((r for r in reversed(list_runs(dataset, 'gan', 'stage')) if r.finished), None)
+
 # %% ../nbs/02_gan.ipynb #570bb743
 from fastcore.script import call_parse
 
 @call_parse
 def main(dataset:str='demo',    # dataset name
-         profile:str='smoke',   # profile
+         profile:str=None,      # profile (default: the settings' profile)
          label:str=None,        # train only this class (default: all, then fill the pool)
          kimg:float=None,       # override gan.kimg
          overrides:str=None,    # JSON dict of dotted overrides, e.g. '{"gan.batch": 8}'
          force:bool=False,      # start new runs
          no_resume:bool=False,  # do not continue unfinished runs
          device:str=None,       # torch device
-         ship:str=None):        # copy each class's final checkpoint to this folder (for `gan.init`) instead of filling the pool
+         curve:bool=False,      # print each trained class's distance curve (computed per snapshot, cached)
+         ship:str=None):        # compute the curve, then copy each class's final checkpoint to this folder (for `gan.init`) instead of filling the pool
     "Train the GAN stage's generators (and fill the pool, or ship their checkpoints) from the command line."
     import sys, shlex
-    cfg = resolve_config(profile, 'gan', overrides=json.loads(overrides) if overrides else None, dataset=dataset, kimg=kimg)
+    cfg = resolve_config(profile, 'gan', overrides=overrides, dataset=dataset, kimg=kimg)
     kw = dict(resume=not no_resume, force=force, device=device, show_progress=False)
     runs = {label: train_class(dataset, label, cfg, **kw)} if label else train_all(dataset, cfg, **kw)
     rank, _ = dist_info()
     if rank != 0: return
     for c, r in runs.items(): print(f'{c}: {r.path}')
+    if curve or ship:
+        space = curve_space(dataset, cfg, device)
+        for c, r in runs.items(): print(f'{c}:\n' + distance_curve(dataset, cfg, c, r, space, device=device)[['kimg', 'metric', 'value', 'kid', 'kid_std', 'n_fake', 'n_real']].to_string(index=False))
     if ship:
         cmd = shlex.join(['python', '-m', 'ssgnet_nb.gan', *sys.argv[1:]])
         for c, r in runs.items(): print('shipped:', ship_checkpoint(r, ship, cmd))
-    elif not label: print('pool:', fill_pool(dataset, cfg, device=device))
+    elif not label: print('pool:', fill_pool(dataset, cfg, device=device).describe())

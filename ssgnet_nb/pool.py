@@ -8,12 +8,12 @@ Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/pool.html.md"""
 from __future__ import annotations
 import math, dataclasses
 from pathlib import Path
-import numpy as np, pandas as pd
+import numpy as np, pandas as pd, torch
 from .core import *
 from .data import get_dataset, items, read_image, resize_image, write_png, label_task
 
 # %% auto #0
-__all__ = ['POOL_COLS', 'POOL_CSV', 'POOL_META', 'POOL_FREE_KEYS', 'PoolError', 'pool_dir', 'gan_command', 'pool_key',
+__all__ = ['POOL_COLS', 'POOL_CSV', 'POOL_META', 'POOL_FREE_KEYS', 'PoolError', 'pool_dir', 'gan_command', 'pool_key', 'seed_z',
            'pool_sizes', 'pool_file', 'write_pool', 'Pool', 'read_pool', 'pool_from_images', 'pool_problem',
            'find_pool', 'pool_images']
 
@@ -37,6 +37,13 @@ def pool_key(dataset:str, cfg:dict) -> str:
     "Hash of what a pool's images depend on: the dataset, the seed, the data limit and the `gan` section (minus pool sizes and logging knobs)."
     g = {k: v for k, v in cfg['gan'].items() if k not in POOL_FREE_KEYS}
     return config_hash(dict(dataset=dataset, seed=cfg['seed'], limit=cfg['data']['limit'], gan=g))
+
+# %% ../nbs/01i_pool.ipynb #16ab9ba1
+def seed_z(seeds,        # one integer seed per sample
+           z_dim:int     # latent size of the generator
+          ) -> torch.Tensor:
+    "Latents `[len(seeds), z_dim]`: sample k is `torch.randn` seeded with `seeds[k]`, so an image is reproducible from (checkpoint, seed, ψ)."
+    return torch.cat([torch.randn(1, z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
 
 # %% ../nbs/01i_pool.ipynb #ca2c1e86
 def pool_sizes(dataset:str,            # Dataset name
