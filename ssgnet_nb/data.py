@@ -521,7 +521,7 @@ def check(name:str,      # Dataset name
 # %% ../nbs/01_data.ipynb #cc90bab0
 DOWNLOAD_RETRIES = 3   # further attempts after a network failure (each resumes the .part file)
 
-def _resumable(part:Path, timeout:int=60, chunk:int=1<<20):
+def _resumable(part:Path, timeout:int=60, chunk:int=1<<16):   # an interruption loses at most the chunk in flight
     "A pooch downloader: stream the url into `part` (resumed with an HTTP Range request when it exists), then hand it to pooch."
     def get(url, output_file, pooch_):
         import requests

@@ -63,3 +63,50 @@ def test_errors(tmp_path, server):
     with pytest.raises(DataError, match=r'needs a login\): get it from https://www.kaggle.com.* put the archive .* in .*raw/chest_xray'): download('chest_xray')
     with pytest.raises(DataError, match='TCIA|cancerimagingarchive'): download('cbis_ddsm')
     with pytest.raises(DataError, match='generated, not downloaded'): download('demo')
+
+class _Flaky(_Handler):
+    "Serves each file's first response cut short (half the body, then the connection drops), or a 503, as `mode` says; later ones whole."
+    mode, seen = 'cut', set()
+    def do_GET(self):
+        key = self.path.split('?')[0]
+        if key in self.seen or key not in self.files: return super().do_GET()
+        self.seen.add(key); self.log.append((self.path, self.headers.get('Range')))
+        if self.mode == '503': self.send_error(503); return
+        body = self.files[key]; self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()
+        self.wfile.write(body[:len(body)//2]); self.wfile.flush(); self.close_connection = True
+
+@pytest.fixture
+def flaky(tmp_path, monkeypatch):
+    import ssgnet_nb.data as data, time
+    monkeypatch.setattr(time, 'sleep', lambda s: None)
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Flaky)
+    th = threading.Thread(target=srv.serve_forever, daemon=True); th.start()
+    _Flaky.files, _Flaky.log, _Flaky.seen = {}, [], set()
+    yield f'http://127.0.0.1:{srv.server_address[1]}', _Flaky
+    srv.shutdown(); srv.server_close()
+
+@pytest.mark.parametrize('mode', ['cut', '503'])
+def test_network_failure_retried_and_resumed(tmp_path, flaky, mode):
+    url, h = flaky; h.mode = mode; body = bytes(range(256)) * 1024; h.files['/f.npz'] = body   # 256 KiB, cut after 128 KiB (two 64 KiB chunks)
+    d = download('breastmnist', dest=tmp_path/'raw', url=f'{url}/f.npz', sha256=hashlib.sha256(body).hexdigest())
+    assert (d/'f.npz').read_bytes() == body and not (d/'f.npz.part').exists()
+    assert [r for _, r in h.log] == [None, f'bytes={len(body)//2}-' if mode == 'cut' else None]   # the retry resumed where the cut left off
+
+def test_registry_md5_is_the_known_hash(tmp_path, server, monkeypatch):
+    "A file the registry publishes an md5 for (BreastMNIST) is checked against it by pooch; no .sha256 is recorded for it."
+    import ssgnet_nb.data as data
+    url, h = server; body = b'npz bytes'; h.files['/breastmnist.npz'] = body
+    info = data.DATASETS['breastmnist']
+    monkeypatch.setattr(info, 'urls', ((f'{url}/breastmnist.npz?download=1', None),))
+    with pytest.raises(DataError, match='checksum mismatch for breastmnist.npz .*md5'): download('breastmnist', dest=tmp_path/'raw')
+    assert not list((tmp_path/'raw').iterdir())
+    monkeypatch.setattr(info, 'md5', dict(info.md5, **{'breastmnist.npz': hashlib.md5(body).hexdigest()}))
+    d = download('breastmnist', dest=tmp_path/'raw')
+    assert (d/'breastmnist.npz').read_bytes() == body and not (d/'breastmnist.npz.sha256').exists()
+
+def test_bad_checksum_argument_and_unreachable(tmp_path, monkeypatch):
+    import ssgnet_nb.data as data, time
+    with pytest.raises(DataError, match="sha256 'abc' is not 64 hex digits"): download('kvasir', dest=tmp_path/'r', url='http://127.0.0.1:9/a.zip', sha256='abc')
+    monkeypatch.setattr(time, 'sleep', lambda s: None); monkeypatch.setattr(data, 'DOWNLOAD_RETRIES', 1)
+    with pytest.raises(DataError, match=r'download of http://127.0.0.1:9/a.zip failed after 2 attempt\(s\) .*nothing was kept: run the same command again'):
+        download('kvasir', dest=tmp_path/'r', url='http://127.0.0.1:9/a.zip')
