@@ -10,16 +10,17 @@ import ast, io, re, json, math, pickle, inspect, warnings, collections, dataclas
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn
 from ..core import SSGNetError, atomic_write, file_sha256, load_checkpoint
-from .networks import Generator, Discriminator
+from .networks import Generator, Discriminator, MappingNetwork, SynthesisNetwork, SynthesisLayer
 from .augment import AugmentPipe
 
 # %% auto #0
-__all__ = ['PERSISTENCE_VERSION', 'RECONSTRUCT', 'ALLOWED', 'G_TOP', 'SG3_SYNTHESIS', 'MAPPING', 'D_EXTRA_OK', 'STANDIN_SOURCES',
-           'SNAPSHOT_KIMG', 'EXPORT_FORMAT', 'OfficialPickleError', 'EasyDict', 'Record', 'source_problem',
-           'OfficialUnpickler', 'read_records', 'record_tensors', 'generator_family', 'kit_generator_kwargs',
-           'official_generator_kwargs', 'gan_keys', 'd_tensors_to_kit', 'd_tensors_to_official',
-           'kit_discriminator_kwargs', 'official_discriminator_kwargs', 'standin_source', 'write_official_pickle',
-           'OfficialSnapshot', 'load_official', 'export_official', 'load_exported']
+__all__ = ['PERSISTENCE_VERSION', 'RECONSTRUCT', 'ALLOWED', 'G_TOP', 'SG3_SYNTHESIS', 'MAPPING', 'SOFT_OPTIONS', 'D_EXTRA_OK',
+           'STANDIN_SOURCES', 'SNAPSHOT_KIMG', 'EXPORT_FORMAT', 'OfficialPickleError', 'EasyDict', 'Record',
+           'source_problem', 'OfficialUnpickler', 'read_records', 'record_tensors', 'generator_family',
+           'kit_generator_kwargs', 'official_generator_kwargs', 'gan_keys', 'unusual_options', 'd_tensors_to_kit',
+           'd_tensors_to_official', 'kit_discriminator_kwargs', 'official_discriminator_kwargs', 'standin_source',
+           'write_official_pickle', 'pickle_globals', 'OfficialSnapshot', 'load_official', 'export_official',
+           'load_exported']
 
 # %% ../../nbs/01g_sg3_official.ipynb #34d7e751
 class OfficialPickleError(SSGNetError):
@@ -219,6 +220,15 @@ def gan_keys(kit_kw:dict) -> dict:
     return dict(cfg=kit_kw['cfg'], resolution=kit_kw['img_resolution'], z_dim=kit_kw['z_dim'], w_dim=kit_kw['w_dim'],
                 map_layers=kit_kw['mapping_kwargs'].get('num_layers', 2), cbase=kit_kw['channel_base'], cmax=kit_kw['channel_max'])
 
+def _defaults(*fs): return {k: p.default for f in fs for k, p in inspect.signature(f).parameters.items() if p.default is not inspect.Parameter.empty}
+SOFT_OPTIONS = ('magnitude_ema_beta', 'num_fp16_res', 'conv_clamp')   # options that leave the network's function alone (an EMA decay, CUDA speed, clamping)
+
+def unusual_options(kit_kw:dict) -> dict:
+    "The options in kit generator arguments `kit_kw` that differ from the defaults the kit trains with (`SOFT_OPTIONS` aside)."
+    syn, mp = _defaults(SynthesisNetwork, SynthesisLayer), _defaults(MappingNetwork)
+    out = {k: v for k, v in kit_kw.items() if k in syn and k not in SOFT_OPTIONS + ('channel_base', 'channel_max') and v != syn[k]}   # those two are gan keys
+    return dict(out, **{f'mapping_kwargs.{k}': v for k, v in kit_kw['mapping_kwargs'].items() if k != 'num_layers' and v != mp[k]})
+
 # %% ../../nbs/01g_sg3_official.ipynb #fcc65b04
 _BLOCK_FILTER = re.compile(r'^b\d+\.resample_filter$')
 
@@ -325,7 +335,22 @@ def write_official_pickle(path:Path,                 # destination (written atom
     buf = io.BytesIO(); _OfficialPickler(buf, protocol).dump(data)
     return atomic_write(path, buf.getvalue())
 
-# %% ../../nbs/01g_sg3_official.ipynb #d8eaee13
+# %% ../../nbs/01g_sg3_official.ipynb #82a181fb
+def pickle_globals(b:bytes) -> set:
+    "The (module, name) globals pickle bytes `b` name, listed by an unpickler that answers each with an inert stand-in (nothing is imported or called)."
+    seen = set()
+    class Inert(dict):
+        def __init__(self, *a, **k): pass
+        def __setstate__(self, s): pass
+        def append(self, x): pass
+        def extend(self, xs): pass
+    class Lister(pickle.Unpickler):
+        def find_class(self, module, name): seen.add((module, name)); return Inert
+        def persistent_load(self, pid): return None
+    Lister(io.BytesIO(b)).load()
+    return seen
+
+# %% ../../nbs/01g_sg3_official.ipynb #344a8c51
 SNAPSHOT_KIMG = re.compile(r'network-snapshot-(\d+)\.pkl$')
 
 @dataclasses.dataclass
@@ -401,7 +426,7 @@ def load_official(path:Path,                     # an official network pickle
     if snap.kimg is None: notes.append(f"kimg: the file name does not say (official snapshots are named network-snapshot-<kimg>.pkl)")
     return snap
 
-# %% ../../nbs/01g_sg3_official.ipynb #cc3cbd99
+# %% ../../nbs/01g_sg3_official.ipynb #7f3640e3
 EXPORT_FORMAT = 'ssgnet_nb official-layout export 1'
 
 def export_official(checkpoint:Path, # a kit training checkpoint (`network-snapshot-*.pt` of `train_loop`)

@@ -12,18 +12,20 @@ import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from ..core import *
 from .networks import Generator, Discriminator
 from .augment import AugmentPipe, AdaTuner
+from .official import load_official, unusual_options, kit_generator_kwargs
 
 # %% auto #0
-__all__ = ['GAN_DEFAULTS', 'SNAP_RE', 'ARCH_KEYS', 'gan_config', 'build_networks', 'ema_beta', 'blur_sigma_at', 'blur',
-           'r1_penalty', 'make_optimizers', 'dist_info', 'init_distributed', 'reduce_grads', 'sync_buffers',
-           'TrainingError', 'Trainer', 'generate', 'to_uint8', 'snapshots', 'save_grid', 'init_state', 'train_loop',
-           'load_generator']
+__all__ = ['GAN_DEFAULTS', 'ARCH_KEYS', 'SNAP_RE', 'gan_config', 'build_networks', 'ema_beta', 'blur_sigma_at', 'blur',
+           'r1_penalty', 'make_optimizers', 'dist_info', 'init_distributed', 'reduce_grads', 'sync_buffers', 'freeze_d',
+           'TrainingError', 'Trainer', 'generate', 'to_uint8', 'convert_channels', 'init_state', 'start_from',
+           'snapshots', 'save_grid', 'train_loop', 'load_generator']
 
 # %% ../../nbs/01f_sg3_training.ipynb #32a7bc61
 GAN_DEFAULTS = dict(cfg='stylegan3-t', resolution=32, z_dim=32, w_dim=32, map_layers=2, cbase=1024, cmax=32, batch=4, batch_gpu=None,
                     kimg=0.024, tick_kimg=0.008, snap=1, gamma=0.5, glr=0.0025, dlr=0.002, ema_kimg=None, ema_rampup=0.05,
                     aug='ada', ada_target=0.6, ada_kimg=100, ada_interval=4, ada_p=0.2, r1_interval=16, blur_sigma=None, blur_fade_kimg=None,
-                    psi=1.0, mbstd_group=4, keep_snapshots=3, grid_size=16, init=None)
+                    psi=1.0, mbstd_group=4, keep_snapshots=3, grid_size=16, init=None,
+                    freeze_d=0, init_kimg=None, init_ada_p=None, init_ema_rampup=True, init_channels='refuse')
 
 def gan_config(gcfg:dict=None # a profile's `gan` section (missing fields take `GAN_DEFAULTS`)
               ) -> dict:
@@ -35,6 +37,12 @@ def gan_config(gcfg:dict=None # a profile's `gan` section (missing fields take `
     if g['blur_fade_kimg'] is None: g['blur_fade_kimg'] = 200 * g['batch'] / 32
     if g['cfg'] not in ('stylegan3-t', 'stylegan3-r'): raise ConfigError(f"gan.cfg {g['cfg']!r} unknown; use stylegan3-t or stylegan3-r")
     if g['aug'] not in ('ada', 'fixed', 'noaug'): raise ConfigError(f"gan.aug {g['aug']!r} unknown; use ada, fixed or noaug")
+    if type(g['freeze_d']) is not int or g['freeze_d'] < 0: raise ConfigError(f"gan.freeze_d {g['freeze_d']!r} must be a whole number >= 0 (D layers to freeze; 0 = none)")
+    if g['init_channels'] not in ('refuse', 'convert'): raise ConfigError(f"gan.init_channels {g['init_channels']!r} unknown; use refuse or convert")
+    if not isinstance(g['init_ema_rampup'], bool): raise ConfigError(f"gan.init_ema_rampup {g['init_ema_rampup']!r} must be true or false")
+    for k in ('init_kimg', 'init_ada_p'):
+        if g[k] is not None and not (isinstance(g[k], (int, float)) and not isinstance(g[k], bool) and g[k] >= 0):
+            raise ConfigError(f"gan.{k} {g[k]!r} must be None (keep the starting point's) or a number >= 0")
     return g
 
 def build_networks(g:dict,         # output of `gan_config`
@@ -121,6 +129,17 @@ def sync_buffers(module, world:int=1):
     for b in module.buffers():
         if b.is_floating_point(): dist.all_reduce(b); b.div_(world)
 
+# %% ../../nbs/01f_sg3_training.ipynb #96b5c334
+def freeze_d(D:nn.Module, # the kit's discriminator
+             n:int        # how many of its layers to freeze, counted from the image
+            ) -> list:
+    "Freeze-D: set `requires_grad=False` on the first `n` layers of `D`'s blocks (counted as the official --freezed); returns their parameters."
+    layers = [(f'b{r}.{k}', l) for r in D.block_resolutions for k, l in getattr(D, f'b{r}').named_children()]
+    if n > len(layers): raise ConfigError(f"gan.freeze_d={n}, but D has {len(layers)} block layers ({', '.join(k for k, _ in layers)}); use 0..{len(layers)}")
+    ps = [p for _, l in layers[:n] for p in l.parameters()]
+    for p in ps: p.requires_grad_(False)
+    return ps
+
 # %% ../../nbs/01f_sg3_training.ipynb #9a6431bf
 def _seeds(gen, n): return torch.randint(0, 2**62, (n,), generator=gen).tolist()
 def _gen(seed): return torch.Generator().manual_seed(int(seed))
@@ -153,6 +172,8 @@ class Trainer:
         torch.manual_seed(seed)
         G, D = build_networks(g, C)
         self.G, self.D = G.to(self.device).train(), D.to(self.device).train()
+        self.frozen_D = freeze_d(self.D, g['freeze_d'])   # Freeze-D: these stay out of every D step
+        self.ema_rampup = g['ema_rampup']                  # None after a start with gan.init_ema_rampup=False
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_G, self.opt_D = make_optimizers(self.G, self.D, g)
         self.aug = AugmentPipe().to(self.device) if g['aug'] != 'noaug' else None
@@ -206,6 +227,7 @@ class Trainer:
         reduce_grads(self.G.parameters(), self.world); self.opt_G.step()
         # Dmain: D step on fakes (which update G's EMA buffers) and reals
         self.G.requires_grad_(False); self.D.requires_grad_(True); self.opt_D.zero_grad(set_to_none=True)
+        for p in self.frozen_D: p.requires_grad_(False)
         zD = self._z(sDz)
         bufs = [b for b in self.G.buffers() if b.is_floating_point()]
         start, ends = [b.clone() for b in bufs], []
@@ -233,7 +255,7 @@ class Trainer:
             reduce_grads(self.D.parameters(), self.world); self.opt_D.step()
         self.D.requires_grad_(False)
         # G_ema, counters, ADA
-        beta = ema_beta(self.cur_nimg, B, g['ema_kimg'], g['ema_rampup'])
+        beta = ema_beta(self.cur_nimg, B, g['ema_kimg'], self.ema_rampup)
         sync_buffers(self.G, self.world)
         with torch.no_grad():
             for pe, p in zip(self.G_ema.parameters(), self.G.parameters()): pe.copy_(p.detach().lerp(pe, beta))
@@ -281,6 +303,90 @@ def to_uint8(x:torch.Tensor) -> torch.Tensor:
     "Images in [-1, 1] [N, C, H, W] to uint8 [N, H, W, C] (x·127.5 + 128, clamped)."
     return (x.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
+# %% ../../nbs/01f_sg3_training.ipynb #277de733
+def _torgb(sd, have, want):
+    "G's state dict with its RGB layer (the last synthesis layer, whose name ends in its channel count) for `want` channels."
+    last = max({k.split('.')[1] for k in sd if k.startswith('synthesis.L')}, key=lambda n: int(n[1:].split('_')[0]))
+    new, out = f"{last.rsplit('_', 1)[0]}_{want}", {}
+    for k, v in sd.items():
+        if k.startswith(f'synthesis.{last}.'):
+            k = f'synthesis.{new}.' + k[len(f'synthesis.{last}.'):]
+            if k.count('.') == 2 and k.endswith(('.weight', '.bias')): v = v.mean(0, keepdim=True) if want == 1 else v.repeat(3, *[1] * (v.ndim - 1))
+        out[k] = v
+    return out
+
+def convert_channels(sd:dict, # a starting state (G, G_ema, D state dicts, ...)
+                     have:int, # its image channels
+                     want:int  # the run's
+                    ) -> dict:
+    "Starting state `sd` for `want` image channels: RGB -> gray (G: mean of its RGB, D: gray read as RGB) or gray -> RGB (G: repeated gray, D: mean of RGB); optimiser moments dropped."
+    if {have, want} != {1, 3}: raise TrainingError(f"cannot convert {have} image channels to {want}; only RGB (3) <-> gray (1)")
+    k = next(k for k in sd['D'] if re.fullmatch(r'b\d+\.fromrgb\.weight', k))
+    w = sd['D'][k]   # D's first layer: equalised lr scales it by 1/sqrt(in channels), hence the 1/sqrt(3) either way
+    D = dict(sd['D'], **{k: w.sum(1, keepdim=True) / math.sqrt(3) if want == 1 else w.repeat(1, 3, 1, 1) / math.sqrt(3)})
+    return dict(sd, G=_torgb(sd['G'], have, want), G_ema=_torgb(sd['G_ema'], have, want), D=D, opt_G=None, opt_D=None)
+
+# %% ../../nbs/01f_sg3_training.ipynb #84509375
+ARCH_KEYS = ('cfg', 'resolution', 'z_dim', 'w_dim', 'map_layers', 'cbase', 'cmax')
+
+def _kit_start(path, meta):
+    "(state, gan configuration there, image channels there, disagreements) of a kit checkpoint."
+    try: sd = load_checkpoint(path)
+    except CheckpointError as e:   # a starting checkpoint is restored, not deleted (its advice is for run snapshots)
+        raise TrainingError(f"cannot start from {path}: {str(e).split(';')[0]}; restore it (for a shipped one: git checkout -- {Path(path).name} in its folder), "
+                            "point gan.init at another checkpoint, or set gan.init=None to train from scratch") from e
+    m, bad = json.loads(sd.get('meta') or '{}'), []
+    for k in ('dataset', 'label'):
+        if meta and m.get(k) is not None and meta.get(k) is not None and m[k] != meta[k]: bad.append(f"{k}: {m[k]!r} there, {meta[k]!r} here")
+    return dict(sd, init_kind='kit checkpoint', init_kimg=int(sd['cur_nimg']) / 1000), json.loads(sd['gan']), int(sd['img_channels']), bad
+
+def _official_start(path):
+    "(state, gan keys there, image channels there, disagreements) of an official network pickle."
+    s = load_official(path); G = s.G if s.G is not None else s.G_ema
+    if s.family != 'stylegan3' or G is None: raise TrainingError(f"cannot start from {path}: it holds a {s.family} generator; the kit fine-tunes StyleGAN3 (configs T and R) only - use a StyleGAN3 pickle, or set gan.init=None")
+    if s.D is None: raise TrainingError(f"cannot start from {path}: it has no discriminator D (fine-tuning needs both); use a training snapshot network-snapshot-*.pkl, or set gan.init=None")
+    have, bad = s.gan_keys(), []
+    if G.c_dim or s.D.c_dim: bad.append(f"c_dim: {G.c_dim} there, 0 here (the kit trains one unconditional generator per class)")
+    if (s.D_kwargs.get('channel_base', 32768), s.D_kwargs.get('channel_max', 512)) != (have['cbase'], have['cmax']):
+        bad.append(f"D's channel_base/channel_max {s.D_kwargs.get('channel_base', 32768)}/{s.D_kwargs.get('channel_max', 512)} differ from gan.cbase={have['cbase']}, gan.cmax={have['cmax']} of G (the kit builds G and D from the same two keys)")
+    if odd := unusual_options(kit_generator_kwargs(s.G_kwargs)): bad.append(f"G was built with {odd}, the kit trains with the official defaults")
+    sd = dict(G=G.state_dict(), G_ema=(s.G_ema if s.G_ema is not None else G).state_dict(), D=s.D.state_dict(), aug_p=torch.tensor(s.ada_p),
+              cur_nimg=int(round((s.kimg or 0) * 1000)), batch_idx=0, init_kind=f'official {s.family} pickle', init_kimg=s.kimg)
+    return sd, have, G.img_channels, bad
+
+def init_state(path:Path,       # a kit checkpoint (.pt, written by `train_loop`) or an official network pickle (.pkl)
+               g:dict,          # the new run's `gan_config`
+               channels:int,    # the new run's image channels
+               meta:dict=None): # the new run's meta (dataset, label): must agree with a kit checkpoint's
+    "The starting state of a run of configuration `g` from `path` (architecture must agree; channels too unless `gan.init_channels='convert'`)."
+    path = Path(path)
+    sd, have, C, bad = _official_start(path) if path.suffix == '.pkl' else _kit_start(path, meta)
+    diff = [k for k in ARCH_KEYS if have.get(k) != g[k]]
+    bad = [f"{k}: {have.get(k)!r} there, {g[k]!r} here" for k in diff] + bad
+    if C != channels and g['init_channels'] != 'convert': bad.append(f"image channels: {C} there, {channels} here (gan.init_channels='convert' adapts RGB <-> gray)")
+    if bad:
+        fix = (f"set {', '.join(f'gan.{k}={have[k]!r}' for k in diff)} to train at its architecture{' (networks are not resized: prepare the data at its resolution)' if 'resolution' in diff else ''}"
+               if diff else "use a starting point of this configuration and class")
+        raise TrainingError(f"cannot start from {path}: it does not fit this run ({'; '.join(bad)}); {fix}, or set gan.init=None to train from scratch")
+    return convert_channels(sd, C, channels) if C != channels else sd
+
+def start_from(tr:Trainer, # a fresh trainer of the new run
+               sd:dict,    # its starting state (`init_state`)
+               g:dict      # the run's `gan_config` (`init_kimg`, `init_ada_p`)
+              ) -> dict:
+    "Load `sd` into `tr` (exactly, for a kit checkpoint), then apply `gan.init_kimg`, `gan.init_ema_rampup` and `gan.init_ada_p`; returns what the run starts from."
+    if sd.get('opt_G') is not None: tr.load_state_dict(sd)
+    else:
+        for k in ('G', 'D', 'G_ema'): getattr(tr, k).load_state_dict(sd[k])
+        if tr.aug is not None: tr.aug.p.copy_(torch.as_tensor(sd['aug_p']))
+        tr.cur_nimg, tr.batch_idx = int(sd['cur_nimg']), int(sd.get('batch_idx', 0))
+    if g['init_kimg'] is not None: tr.cur_nimg, tr.batch_idx = int(round(g['init_kimg'] * 1000)), 0
+    if not g['init_ema_rampup']: tr.ema_rampup = None
+    if g['init_ada_p'] is not None and tr.aug is not None:
+        tr.aug.p.fill_(float(g['init_ada_p']))
+        if tr.ada is not None: tr.ada.acc.zero_(); tr.ada.rt = float('nan')
+    return dict(kind=sd['init_kind'], kimg=sd['init_kimg'], start_kimg=tr.cur_nimg / 1000, ada_p=float(tr.aug.p) if tr.aug is not None else 0.)
+
 # %% ../../nbs/01f_sg3_training.ipynb #2802293d
 SNAP_RE = re.compile(r'network-snapshot-(\d+)\.pt$')
 
@@ -296,25 +402,6 @@ def save_grid(imgs:torch.Tensor, path:Path, ncols:int=8):
     for i in range(N): grid[(i // ncols) * H:(i // ncols + 1) * H, (i % ncols) * W:(i % ncols + 1) * W] = imgs[i]
     a = grid.numpy(); buf = io.BytesIO(); Image.fromarray(a[..., 0] if C == 1 else a).save(buf, format='PNG')
     return atomic_write(path, buf.getvalue())
-
-ARCH_KEYS = ('cfg', 'resolution', 'z_dim', 'w_dim', 'map_layers', 'cbase', 'cmax')
-
-def init_state(path:Path,       # checkpoint written by `train_loop`
-               g:dict,          # the new run's `gan_config`
-               channels:int,    # the new run's image channels
-               meta:dict=None): # the new run's meta (dataset, label): must agree with the checkpoint's
-    "The training state of checkpoint `path` for starting a run of configuration `g` (hash checked; architecture, channels and class must agree)."
-    try: sd = load_checkpoint(path)
-    except CheckpointError as e:   # a starting checkpoint is restored, not deleted (its advice is for run snapshots)
-        raise TrainingError(f"cannot start from {path}: {str(e).split(';')[0]}; restore it (for a shipped one: git checkout -- {Path(path).name} in its folder), "
-                            "point gan.init at another checkpoint, or set gan.init=None to train from scratch") from e
-    have, m = json.loads(sd['gan']), json.loads(sd.get('meta') or '{}')
-    bad = [f"{k}: {have.get(k)!r} there, {g[k]!r} here" for k in ARCH_KEYS if have.get(k) != g[k]]
-    if int(sd['img_channels']) != channels: bad.append(f"image channels: {int(sd['img_channels'])} there, {channels} here")
-    for k in ('dataset', 'label'):
-        if meta and m.get(k) is not None and meta.get(k) is not None and m[k] != meta[k]: bad.append(f"{k}: {m[k]!r} there, {meta[k]!r} here")
-    if bad: raise TrainingError(f"cannot start from {path}: it does not fit this run ({'; '.join(bad)}); use a checkpoint of the same configuration and class, or set gan.init=None to train from scratch")
-    return sd
 
 def _fmt_time(s): return f'{s:.0f}s' if s < 120 else f'{s/60:.1f}min'
 
@@ -340,13 +427,17 @@ def train_loop(run_dir:Path,          # run folder (created if missing); rank 0 
     if torch.device(device).type == 'cpu': torch.set_flush_denormal(True)   # stack.md: 3x slow-down otherwise
     tr = Trainer(images, g, seed, device, precision)
     snaps = snapshots(run_dir) if resume else []
-    sd, start, init_sha = None, 0, None
-    if not snaps and init is not None:   # a new run continuing `init` (its tick count starts again at 0)
-        tr.load_state_dict(init_state(init, g, tr.C, meta)); start, init_sha = tr.cur_nimg, file_sha256(init)
-        log(f"starting from {init} (sha256 {init_sha[:12]}): {start/1000:.3f} kimg, ADA p {float(tr.aug.p) if tr.aug is not None else 0:.4f}; training {todo/1000:g} kimg more")
+    sd, start, init_info = None, 0, None
+    if not snaps and init is not None:   # a new run starting from `init` (its tick count starts again at 0)
+        info = start_from(tr, init_state(init, g, tr.C, meta), g); start = tr.cur_nimg
+        init_info, there = dict(path=str(init), sha256=file_sha256(init), **info), '?' if info['kimg'] is None else f"{info['kimg']:g}"
+        log(f"starting from {init} ({info['kind']}, sha256 {init_info['sha256'][:12]}, {there} kimg there): counter at {start/1000:.3f} kimg, "
+            f"ADA p {info['ada_p']:.4f}; training {todo/1000:g} kimg more")
     if snaps:
         sd = load_checkpoint(snaps[-1])
         tr.load_state_dict(sd); start = int(sd.get('start_nimg', 0))
+        init_info = json.loads(sd['init']) if sd.get('init') else None
+        if init_info and not g['init_ema_rampup']: tr.ema_rampup = None   # as when the run started
         log(f"resumed from {snaps[-1].name}: {tr.cur_nimg/1000:.3f} kimg, ADA p {float(tr.aug.p) if tr.aug is not None else 0:.4f}")
         if main:   # forget metric lines newer than the checkpoint (they describe lost work)
             keep = [m for m in run.metrics() if m.get('nimg', 0) <= tr.cur_nimg]
@@ -357,6 +448,7 @@ def train_loop(run_dir:Path,          # run folder (created if missing); rank 0 
         save_grid(tr.images[:g['grid_size']].permute(0, 2, 3, 1), run_dir/'reals.png')
         save_grid(tr.sample(grid_z), run_dir/'fakes_init.png')
         log(f"training {g['cfg']} {g['resolution']}px on {tr.N} images, batch {tr.B} ({world} rank(s) x {tr.rounds} round(s) x {tr.bg}), {total/1000:g} kimg, device {device}")
+        if tr.frozen_D: log(f"Freeze-D: D's first {g['freeze_d']} layers are frozen ({sum(p.numel() for p in tr.frozen_D)} weights)")
     tick_nimg, tick, t0 = int(round(g['tick_kimg'] * 1000)), int(sd.get('tick', 0)) if sd else 0, time.time()
     last_ckpt = snaps[-1] if snaps else None
     acc, tick_start, tick_t = [], tr.cur_nimg, time.time()
@@ -369,6 +461,7 @@ def train_loop(run_dir:Path,          # run folder (created if missing); rank 0 
         nonlocal last_ckpt
         path = run_dir/f'network-snapshot-{tr.cur_nimg:06d}.pt'
         st = tr.state_dict(); st['tick'], st['start_nimg'] = tick, start; st['meta'] = json.dumps(meta or {}, default=str)   # the resolved configuration travels with the weights
+        st['init'] = json.dumps(init_info) if init_info else ''   # where the run started, for resumes and the summary
         save_checkpoint(st, path)
         save_grid(tr.sample(grid_z), run_dir/f'fakes{tr.cur_nimg:06d}.png')
         for old in snapshots(run_dir)[:-g['keep_snapshots']]:
@@ -399,7 +492,8 @@ def train_loop(run_dir:Path,          # run folder (created if missing); rank 0 
                 import torch.distributed as dist; dist.barrier()
     summary = dict(checkpoint=str(last_ckpt) if last_ckpt else None, kimg=tr.cur_nimg / 1000, nimg=tr.cur_nimg, ticks=tick,
                    seconds=round(time.time() - t0, 2), p=float(tr.aug.p) if tr.aug is not None else 0., start_kimg=start / 1000)
-    if init is not None and start: summary.update(init=str(init), init_sha256=init_sha or file_sha256(init))
+    if init_info: summary.update(init=init_info['path'], init_sha256=init_info['sha256'], init_kind=init_info['kind'], init_kimg=init_info['kimg'])
+    elif init is not None and start: summary.update(init=str(init), init_sha256=file_sha256(init))   # a run whose snapshots predate the `init` record
     if main and last_ckpt: summary['checkpoint_sha256'] = file_sha256(last_ckpt)
     return summary
 
