@@ -1,4 +1,4 @@
-"""Segmentation baselines (fastai U-Net, a compact TransUNet), the losses of the paper's baselines (BCE + Dice, Dice, t-vMF Dice, Adaptive t-vMF Dice), SSGNet's iterative pseudo-labelling of a fixed synthetic pool, and the metrics the baselines report, each with its definition.
+"""SSGNet's segmentation experiment: a baseline network on the real images, then pseudo-label rounds on the synthetic pool; the paper's baseline losses and every metric with its definition.
 
 Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/segmentation.html.md"""
 
@@ -6,20 +6,23 @@ Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/segmentation.html.md"
 
 # %% ../nbs/04_segmentation.ipynb #69da6175
 from __future__ import annotations
-import os, io, json, math, time, copy, hashlib
+import os, io, re, json, math, time, copy, hashlib, dataclasses
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
 from .data import items, read_image, read_mask, write_png, resize_image, resize_mask, get_dataset, DataError, show_grid, DATASETS
-from .gan import ensure_pool, pool_from_images
+from .pool import Pool, pool_images
 
 # %% auto #0
-__all__ = ['METRIC_DEFS', 'LOSSES', 'TRANSUNET_PRESETS', 'MODELS', 'MEAN', 'STD', 'POOL_COLS', 'TABLE_COLS', 'confusion', 'hd95',
-           'seg_metrics', 'fg_prob', 'class_probs', 'soft_dice_loss', 'tvmf_similarity', 'tvmf_dice_loss', 'SegLoss',
-           'local_weights', 'make_encoder', 'unet_model', 'TransUNet', 'build_model', 'to_input', 'load_real',
-           'load_pool', 'synthetic_pool', 'SegSet', 'predict', 'pooled_class_dice', 'train_model', 'pseudo_labels',
-           'options_label', 'run_seed', 'run_segmentation', 'rounds_df', 'paper_table']
+__all__ = ['METRIC_DEFS', 'LOSSES', 'TRANSUNET_PRESETS', 'MODELS', 'MEAN', 'STD', 'SPLITS', 'TABLE_COLS', 'N_BOOT', 'FIGURES',
+           'confusion', 'hd95', 'seg_metrics', 'fg_prob', 'class_probs', 'soft_dice_loss', 'tvmf_similarity',
+           'tvmf_dice_loss', 'SegLoss', 'local_weights', 'make_encoder', 'unet_model', 'TransUNet', 'vmunet_preset',
+           'segmentation_config', 'build_model', 'to_input', 'check_task', 'mask_items', 'load_real', 'pool_need',
+           'use_pool', 'SegSet', 'predict', 'pooled_class_dice', 'train_model', 'pseudo_labels', 'options_label',
+           'run_seed', 'rounds_df', 'paper_table', 'read_counts', 'dsc_interval', 'round_intervals', 'plot_rounds',
+           'qualitative_grid', 'pseudo_grid', 'stage_figures', 'run_segmentation', 'expected_time', 'segmentation_plan',
+           'SegmentationResult', 'seg_headline', 'finished_run', 'read_segmentation']
 
 # %% ../nbs/04_segmentation.ipynb #02cf044b
 def _div(a, b, empty=1.0):
@@ -265,7 +268,28 @@ class TransUNet(nn.Module):
         return out
 
 # %% ../nbs/04_segmentation.ipynb #cb53c981
-MODELS = ('unet', 'transunet')
+MODELS = ('unet', 'transunet', 'vmunet')
+
+def _vmunet():
+    "The VM-UNet module, or a `ConfigError` when this version of the kit has none."
+    try: from ssgnet_nb import vmunet
+    except ImportError as e: raise ConfigError(f"segmentation.model = 'vmunet': VM-UNet is not in this version of the kit ({e}); choose unet or transunet") from e
+    return vmunet
+
+def vmunet_preset(profile:str, presets) -> str:
+    "VM-UNet preset of a profile: the paper's sizes for paper, the tiny one for smoke, the CPU one otherwise."
+    if profile == 'paper': return 'paper'
+    if profile == 'smoke': return next((k for k in presets if k not in ('paper', 'cpu')), 'cpu')
+    return 'cpu'
+
+def segmentation_config(cfg:dict # Resolved configuration (`resolve_config(profile, 'segmentation', ...)`)
+                       ) -> dict:
+    "The configuration the stage runs: a copy of `cfg` with `segmentation.size` the network's input size (TransUNet: `transunet_size` when set); a network this version lacks is a `ConfigError`."
+    cfg = copy.deepcopy(cfg); s = cfg['segmentation']
+    if s['model'] not in MODELS: raise ConfigError(f"segmentation.model = {s['model']!r} is not allowed: expected one of {', '.join(MODELS)}")
+    if s['model'] == 'transunet' and s['transunet_size']: s['size'] = s['transunet_size']
+    if s['model'] == 'vmunet': _vmunet()
+    return cfg
 
 def build_model(cfg:dict,   # Resolved configuration (its `segmentation` section)
                 n_out:int   # Output channels (from the loss)
@@ -273,18 +297,22 @@ def build_model(cfg:dict,   # Resolved configuration (its `segmentation` section
     "(model, description dict) for `cfg['segmentation']['model']`."
     s = cfg['segmentation']
     if s['model'] == 'unet':
-        m, w = unet_model(s['encoder'], n_out, s['size'], s.get('pretrained', True), s.get('unet_drop_last_stage'))
+        m, w = unet_model(s['encoder'], n_out, s['size'], s['pretrained'], s['unet_drop_last_stage'])
         return m, dict(model='unet', encoder=s['encoder'], weights=w)
     if s['model'] == 'transunet':
-        preset = s.get('transunet') or ('R50-ViT-B_16' if cfg.get('profile') == 'paper' else 'tiny')
-        if preset not in TRANSUNET_PRESETS: raise ConfigError(f"unknown TransUNet preset {preset!r}; choose one of {', '.join(TRANSUNET_PRESETS)}")
-        kw = dict(TRANSUNET_PRESETS[preset]); kw['encoder'] = s.get('transunet_encoder') or kw['encoder']
-        m = TransUNet(n_out, s['size'], pretrained=s.get('pretrained', True), **kw)
+        preset = s['transunet'] or ('R50-ViT-B_16' if cfg.get('profile') == 'paper' else 'tiny')
+        if preset not in TRANSUNET_PRESETS: raise ConfigError(f"segmentation.transunet = {preset!r} is not a TransUNet preset; choose one of {', '.join(TRANSUNET_PRESETS)}")
+        kw = dict(TRANSUNET_PRESETS[preset]); kw['encoder'] = s['transunet_encoder'] or kw['encoder']
+        m = TransUNet(n_out, s['size'], pretrained=s['pretrained'], **kw)
         return m, dict(model=f'transunet-{preset}', encoder=kw['encoder'], weights=f'CNN {m.weights}; ViT from scratch')
-    raise ConfigError(f"unknown model {s['model']!r}; choose one of: {', '.join(MODELS)}")
+    if s['model'] == 'vmunet':
+        v = _vmunet(); preset = vmunet_preset(cfg.get('profile'), v.VMUNET_PRESETS)
+        return v.vmunet_model(preset, 3, n_out), dict(model=f'vmunet-{preset}', encoder='VSS blocks', weights='from scratch')
+    raise ConfigError(f"segmentation.model = {s['model']!r} is not allowed: expected one of {', '.join(MODELS)}")
 
 # %% ../nbs/04_segmentation.ipynb #63e7b90f
 MEAN, STD = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+SPLITS = ('train', 'val', 'test')
 
 def to_input(imgs:np.ndarray # uint8 [N, H, W, C] or [H, W, C], C = 1 or 3
             ) -> torch.Tensor:
@@ -296,14 +324,22 @@ def to_input(imgs:np.ndarray # uint8 [N, H, W, C] or [H, W, C], C = 1 or 3
     x = torch.from_numpy(((a.astype(np.float32)/255 - MEAN)/STD).transpose(0, 3, 1, 2).copy())
     return x[0] if single else x
 
+def check_task(dataset:str):
+    "A `DataError` naming the datasets that have masks when `dataset` has no segmentation task."
+    seg_sets = [n for n, d in DATASETS.items() if 'segmentation' in d.tasks]
+    if dataset not in seg_sets: raise DataError(f"dataset {dataset!r} has no segmentation task in the kit; use one of: {', '.join(seg_sets)}")
+
+def mask_items(dataset:str, split:str, cfg:dict) -> pd.DataFrame:
+    "The `split` items of `dataset` that have a mask, at the segmentation size, under the profile's data limit."
+    df = items(dataset, split, size=cfg['segmentation']['size'], limit=cfg['data']['limit'], seed=cfg['seed'])
+    return df[df.mask_path.notna() & (df.mask_path.astype(str) != 'None')]
+
 def load_real(dataset:str, # Dataset name
               split:str,   # train, val or test
               cfg:dict     # Resolved configuration
              ) -> dict:
     "Images [N, S, S, 3] uint8 (gray repeated), masks [N, S, S] {0,1}, ids of the `split` items that have a mask, at the profile size."
-    size = cfg['segmentation']['size']
-    df = items(dataset, split, size=size, limit=cfg.get('data', {}).get('limit'), seed=cfg.get('seed', 0))
-    df = df[df.mask_path.notna() & (df.mask_path.astype(str) != 'None')]
+    size, df = cfg['segmentation']['size'], mask_items(dataset, split, cfg)
     if not len(df): raise DataError(f"dataset {dataset!r} has no {split} images with masks; segmentation needs masks (see data/README.md)")
     fix = lambda a: a if a.shape[0] == size else resize_image(a, size)
     fixm = lambda m: m if m.shape[0] == size else resize_mask(m, size)
@@ -311,33 +347,16 @@ def load_real(dataset:str, # Dataset name
     masks = np.stack([fixm(read_mask(p)) for p in df.mask_path])
     return dict(images=imgs, masks=masks, ids=list(df['id']), labels=list(df['label']))
 
-POOL_COLS = ('file', 'class')
+def pool_need(dataset:str, cfg:dict) -> int:
+    "Images per class the pool must hold so that the `segmentation.pool_size` images each round labels can be class-balanced."
+    return -(-cfg['segmentation']['pool_size'] // len(get_dataset(dataset).classes))
 
-def load_pool(pool_dir:Path, # Folder with pool.csv and the PNGs
-              size:int,      # Resize to this (px)
-              n:int=None,    # Use a class-balanced, seeded subset of this many (None = all)
-              seed:int=0     # Seed of the subset
-             ) -> dict:
-    "Images [N, S, S, 3] uint8 (gray repeated) of the synthetic pool, with their `file` and `class`; pseudo-masks are made at this size `S`."
-    pool_dir = Path(pool_dir); f = pool_dir/'pool.csv'
-    if not f.is_file(): raise SSGNetError(f"synthetic pool {pool_dir} has no pool.csv; run `ssgnet run {pool_dir.parent.name} --stages gan`")
-    df = pd.read_csv(f, dtype=str, keep_default_na=False)
-    if miss := [c for c in POOL_COLS if c not in df.columns]: raise SSGNetError(f"{f} lacks columns {miss}; re-run `ssgnet run {pool_dir.parent.name} --stages gan`")
-    if n and n < len(df):
-        # round-robin over classes in a seeded order: as balanced as the pool allows
-        parts = [g.sample(frac=1, random_state=seed).assign(_rank=range(len(g))) for _, g in df.groupby('class', sort=True)]
-        df = pd.concat(parts).sort_values(['_rank', 'class'], kind='stable').head(n).drop(columns='_rank')
-    df = df.sort_values('file').reset_index(drop=True)
-    def rd(p):
-        a = read_image(pool_dir/p, channels=3)
-        return a if a.shape[0] == size and a.shape[1] == size else resize_image(a, size)
-    return dict(images=np.stack([rd(p) for p in df.file]), files=list(df.file), classes=list(df['class']),
-                csv_sha256=file_sha256(f))
-
-def synthetic_pool(dataset:str, cfg:dict) -> Path:
-    "The GAN stage's pool folder for `dataset`, holding at least `segmentation.pool_size` images split over the classes (`ensure_pool` builds a tiny one for smoke runs and otherwise names the command to run)."
-    n = cfg['segmentation'].get('pool_size')
-    return Path(ensure_pool(dataset, cfg, min_per_class=-(-n // len(get_dataset(dataset).classes)) if n else None))
+def use_pool(synthetic:str=None # The notebook's `synthetic` parameter
+            ) -> bool:
+    "Whether to run SSGNet's rounds on the pool (None or 'pool') or only the real-only baseline ('none')."
+    if synthetic in (None, 'pool'): return True
+    if synthetic == 'none': return False
+    raise ConfigError(f"synthetic = {synthetic!r} is not allowed: expected 'pool' (SSGNet rounds on the GAN stage's pool), 'none' (the real-only baseline) or None (= 'pool')")
 
 # %% ../nbs/04_segmentation.ipynb #4b4ce29f
 class SegSet(torch.utils.data.Dataset):
@@ -424,14 +443,14 @@ def _labels_digest(hard:np.ndarray) -> str: return hashlib.sha256(np.ascontiguou
 
 def options_label(s:dict) -> str:
     "Short text naming the non-default options of a `segmentation` section ('' = faithful defaults)."
-    o = [f"confidence>={s['confidence']}" if s.get('confidence') else '', 'soft labels' if s.get('soft_labels') else '',
-         'warm start' if s.get('warm_start') else '', 'early stop' if s.get('early_stop') else '']
+    o = [f"confidence>={s['confidence']}" if s['confidence'] else '', 'soft labels' if s['soft_labels'] else '',
+         'warm start' if s['warm_start'] else '', 'early stop' if s['early_stop'] else '']
     return ', '.join(x for x in o if x)
 
 def run_seed(cfg:dict,     # Resolved configuration
              seed:int,     # Seed of this repetition
              real:dict,    # {'train', 'val', 'test'}: `load_real` outputs
-             pool:dict,    # `load_pool` output, or None for the real-only baseline
+             pool:dict,    # `pool_images` output, or None for the real-only baseline
              out:Path,     # Folder of this seed's rounds
              run:RunDir=None, # Run folder for metrics.jsonl / log.txt
              device=None, precision:str='fp32'
@@ -444,9 +463,9 @@ def run_seed(cfg:dict,     # Resolved configuration
     labels, prev_hard, prev_state, recs = None, None, None, []
     for r in range(n_rounds + 1):
         t0 = time.time(); seed_everything(seed)
-        loss = SegLoss(s['loss'], kappa=s.get('kappa', 32.), lam=s.get('lam', 32.))
+        loss = SegLoss(s['loss'], kappa=s['kappa'], lam=s['lam'])
         net, desc = build_model(cfg, loss.n_out)
-        if s.get('warm_start') and prev_state is not None: net.load_state_dict(prev_state)
+        if s['warm_start'] and prev_state is not None: net.load_state_dict(prev_state)
         if r == 0: ds = SegSet(tr['images'], tr['masks'].astype(np.float32), None, augment=True, seed=seed)
         else:
             y, w, _ = labels
@@ -458,6 +477,8 @@ def run_seed(cfg:dict,     # Resolved configuration
         prob_test = predict(net, real['test']['images'], s['batch'], device, precision)
         pred_test = (prob_test >= 0.5).astype(np.uint8)
         for i, pid in enumerate(real['test']['ids']): write_png(rd/'test_pred'/f'{pid}.png', pred_test[i]*255)
+        counts = pd.DataFrame([dict(id=i, **confusion(p, g)) for i, p, g in zip(real['test']['ids'], pred_test, real['test']['masks'])])
+        atomic_write(rd/'test_counts.csv', counts.to_csv(index=False, lineterminator='\n'))
         rec = dict(seed=seed, round=r, setting='baseline (real only)' if r == 0 else f'+ SSGNet round {r}',
                    train_real=len(tr['images']), train_synth=len(ds) - len(tr['images']),
                    labels_from=None if r == 0 else r - 1, labels_sha256=None if r == 0 else recs[-1]['pool_sha256'],
@@ -465,53 +486,30 @@ def run_seed(cfg:dict,     # Resolved configuration
                    **seg_metrics(list(pred_test), list(real['test']['masks'])))
         if pool is not None:
             prob = predict(net, pool['images'], s['batch'], device, precision)
-            labels = pseudo_labels(prob, s.get('soft_labels', False), s.get('confidence'))
+            labels = pseudo_labels(prob, s['soft_labels'], s['confidence'])
             hard = labels[2]
             for f, m in zip(pool['files'], hard): write_png(rd/'pseudo'/f, m*255)
             rec.update(pool_fg_fraction=float(hard.mean()), pool_changed=None if prev_hard is None else float((hard != prev_hard).mean()),
                        pool_images=len(hard), pool_sha256=_labels_digest(hard))
             prev_hard = hard
         rec['sec'] = round(time.time() - t0, 1)
-        if s.get('save_models', True): save_checkpoint({k: v.cpu() for k, v in net.state_dict().items()}, rd/'model.pt')
-        if s.get('warm_start'): prev_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        if s['save_models']: save_checkpoint({k: v.cpu() for k, v in net.state_dict().items()}, rd/'model.pt')
+        if s['warm_start']: prev_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         write_json(rd/'summary.json', rec)
         if run: run.metric(kind='round', **rec)
         recs.append(rec)
         log(f"seed {seed} round {r}: test DSC {rec['DSC']:.4f} IoU {rec['IoU']:.4f} ({rec['sec']}s)")
-        if s.get('early_stop') and r >= 1 and rec['val_dice'] - recs[-2]['val_dice'] < 0.001:
+        if s['early_stop'] and r >= 1 and rec['val_dice'] - recs[-2]['val_dice'] < 0.001:
             log(f"early stop: validation Dice gained {rec['val_dice'] - recs[-2]['val_dice']:+.4f} < 0.001"); break
     return recs
-
-# %% ../nbs/04_segmentation.ipynb #bf64a9ef
-def run_segmentation(dataset:str,     # Dataset with masks
-                     cfg:dict,        # Resolved configuration (stage 'segmentation')
-                     pool_dir:Path=None, # Synthetic pool folder, or None for the real-only baseline
-                     force:bool=False # Recompute even if a finished identical run exists
-                    ) -> RunDir:
-    "All seeds of the experiment in one run folder: `rounds.csv`, `seed_<s>/round_<r>/{pseudo,test_pred}/`, `done.json`."
-    s = cfg['segmentation']
-    real = {sp: load_real(dataset, sp, cfg) for sp in ('train', 'val', 'test')}
-    pool = load_pool(pool_dir, s['size'], s.get('pool_size'), cfg.get('seed', 0)) if pool_dir else None
-    cfg = dict(cfg, dataset=dataset, stage='segmentation', synthetic=dict(path=str(pool_dir), csv_sha256=pool['csv_sha256'], images=len(pool['files'])) if pool else 'none')
-    if not force and (old := find_run(cfg)) is not None:
-        print(f"reusing finished run {old.path} (same configuration; force=True recomputes)"); return old
-    run = new_run(cfg, 'segmentation', tag=f"{s['model']}-{s['loss']}")
-    env = setup_torch(precision=cfg.get('precision'))
-    run.log(f"run {run.path}: {dataset}, profile {cfg.get('profile')}, device {env['device']}, precision {env['precision']}, pool {len(pool['files']) if pool else 0} images")
-    t0, recs = time.time(), []
-    for seed in s['seeds']:
-        recs += run_seed(cfg, seed, real, pool, run.path/f'seed_{seed}', run, env['device'], env['precision'])
-    df = pd.DataFrame(recs); atomic_write(run.path/'rounds.csv', df.to_csv(index=False))
-    run.done(wall_sec=round(time.time() - t0, 1), device=str(env['device']), precision=env['precision'], rounds=int(df['round'].max()), seeds=list(s['seeds']))
-    return run
-
-def rounds_df(run:RunDir) -> pd.DataFrame:
-    "The per-seed, per-round records of a finished run."
-    return pd.read_csv(run.path/'rounds.csv', keep_default_na=False, na_values=[''])
 
 # %% ../nbs/04_segmentation.ipynb #464d4ff0
 TABLE_COLS = [('IoU', 'mIoU (pooled fg IoU)'), ('DSC', 'DSC (pooled fg Dice)'), ('Acc', 'Acc'), ('Sen', 'Sen'), ('Spe', 'Spe'),
               ('mDice', 'mDice (bg+fg)/2'), ('Dice_img', 'Dice/img'), ('HD95', 'HD95 (px)')]
+
+def rounds_df(run) -> pd.DataFrame:
+    "The per-seed, per-round records of a finished run (`RunDir` or its folder)."
+    return pd.read_csv(Path(getattr(run, 'path', run))/'rounds.csv', keep_default_na=False, na_values=[''])
 
 def paper_table(df:pd.DataFrame, # `rounds_df` output
                 dataset:str='',  # Dataset label of the rows
@@ -533,3 +531,235 @@ def paper_table(df:pd.DataFrame, # `rounds_df` output
         if g['options'].astype(str).str.len().max() > 0: row['options'] = g['options'].iloc[0]
         rows.append(row)
     return pd.DataFrame(rows)
+
+# %% ../nbs/04_segmentation.ipynb #46769596
+N_BOOT = 2000
+
+def read_counts(folder:Path, # A run folder
+                seeds:list,  # Seeds whose counts to read
+                rnd:int      # Round
+               ) -> tuple:
+    "(test ids, counts [S, N, 4] of tp, fp, fn, tn per seed and test image) of round `rnd`, or (None, None) when a seed lacks `test_counts.csv`."
+    fs = [Path(folder)/f'seed_{s}'/f'round_{rnd}'/'test_counts.csv' for s in seeds]
+    if not fs or not all(f.is_file() for f in fs): return None, None
+    dfs = [pd.read_csv(f, dtype={'id': str}, keep_default_na=False).set_index('id') for f in fs]
+    ids = list(dfs[0].index)
+    return ids, np.stack([d.loc[ids, ['tp', 'fp', 'fn', 'tn']].to_numpy(np.int64) for d in dfs])
+
+def _dice(s:np.ndarray) -> np.ndarray:
+    "Foreground Dice 2TP/(2TP+FP+FN) from summed counts [..., 4]; 1 where there is nothing to find and nothing found."
+    tp, fp, fn = (s[..., k].astype(float) for k in range(3))
+    den = 2*tp + fp + fn
+    return np.where(den > 0, 2*tp / np.where(den > 0, den, 1), 1.0)
+
+def dsc_interval(a:np.ndarray,       # Counts [S, N, 4] (`read_counts`)
+                 b:np.ndarray=None,  # Counts of another round on the same images: the interval of b - a
+                 n_boot:int=N_BOOT,  # Bootstrap resamples
+                 seed:int=0          # Seed of the resamples
+                ) -> dict:
+    "Pooled foreground Dice (mean over seeds) of `a`, or the paired gain of `b` over `a`, with its 95 % percentile bootstrap interval over test images."
+    S, N, _ = a.shape
+    assert b is None or b.shape == a.shape, f"paired counts differ in shape: {a.shape} vs {None if b is None else b.shape}"
+    w = np.random.default_rng(seed).multinomial(N, np.full(N, 1/N), size=n_boot)   # [B, N]: how often each image is drawn
+    boot = lambda c: _dice(np.einsum('bn,snk->sbk', w, c)).mean(0)                # [B]
+    est, reps = _dice(a.sum(1)).mean(), boot(a)
+    if b is not None: est, reps = _dice(b.sum(1)).mean() - est, boot(b) - reps
+    lo, hi = np.percentile(reps, [2.5, 97.5])
+    return dict(value=float(est), lo=float(lo), hi=float(hi), n_images=N, seeds=S)
+
+def round_intervals(folder:Path,          # A finished run folder
+                    df:pd.DataFrame=None  # Its `rounds_df` (read when None)
+                   ) -> pd.DataFrame:
+    "Per round every seed reached: pooled DSC (mean over seeds) with its interval over test images, and the paired gain over round 0."
+    df = rounds_df(folder) if df is None else df
+    seeds = sorted(df['seed'].unique()); last = int(df.groupby('seed')['round'].max().min())
+    ids0, base = read_counts(folder, seeds, 0)
+    rows = []
+    for r in range(last + 1):
+        g = df[df['round'] == r]
+        row = dict(round=r, setting=g['setting'].iloc[0], seeds=len(seeds), n_test=int(g['n_images'].iloc[0]), DSC=float(g['DSC'].mean()),
+                   DSC_lo=np.nan, DSC_hi=np.nan, gain=np.nan, gain_lo=np.nan, gain_hi=np.nan)
+        ids, c = read_counts(folder, seeds, r)
+        if c is not None:
+            iv = dsc_interval(c); row.update(DSC_lo=iv['lo'], DSC_hi=iv['hi'])
+            if r and base is not None and ids == ids0:
+                gv = dsc_interval(base, c); row.update(gain=gv['value'], gain_lo=gv['lo'], gain_hi=gv['hi'])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+# %% ../nbs/04_segmentation.ipynb #5db876ce
+FIGURES = dict(dice_rounds='dice_rounds.png', qualitative='qualitative.png', pseudo_labels='pseudo_labels.png')
+
+def plot_rounds(iv:pd.DataFrame,  # `round_intervals` output
+                df:pd.DataFrame,  # `rounds_df` output
+                title:str=''      # Figure title
+               ):
+    "Test Dice per round: pooled foreground DSC with its 95 % interval over test images, beside Dice per image and mDice (means over seeds)."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.2, 3.4)); x = list(iv['round'])
+    err = None if iv['DSC_lo'].isna().any() else [100*(iv['DSC'] - iv['DSC_lo']), 100*(iv['DSC_hi'] - iv['DSC'])]
+    ax.errorbar(x, 100*iv['DSC'], yerr=err, marker='o', capsize=4, label='DSC (pooled fg)' + (', 95 % CI over test images' if err is not None else ''))
+    g = df.groupby('round')
+    for k, lab in (('Dice_img', 'Dice per image'), ('mDice', 'mDice (bg+fg)/2')): ax.plot(x, 100*g[k].mean().loc[x], marker='.', ls='--', label=lab)
+    ax.set_xticks(x, ['real only' if r == 0 else f'round {r}' for r in x])
+    ax.set_ylabel('test Dice (%)'); ax.set_title(title, fontsize=9); ax.legend(fontsize=7); fig.tight_layout()
+    return fig
+
+def qualitative_grid(test:dict,   # Real test split (`load_real`)
+                     folder:Path, # Run folder (its seed_<s>/round_<r>/test_pred/)
+                     seed:int,    # Training seed whose predictions to show
+                     last:int,    # Last round (0: the baseline only)
+                     n:int=4,     # Rows
+                     title:str='' # Figure title
+                    ):
+    "The paper's qualitative grid: rows = `n` test images evenly spaced (in id order) among those with foreground; Original, Ground truth, baseline, last round, each mask with its Dice."
+    import matplotlib.pyplot as plt
+    fg = [i for i, m in enumerate(test['masks']) if m.any()] or list(range(len(test['ids'])))
+    pick = [fg[int(k)] for k in np.unique(np.linspace(0, len(fg) - 1, min(n, len(fg))).round().astype(int))]
+    cols = [('Original', None), ('Ground truth', -1), ('baseline (real only)', 0)] + ([(f'+ SSGNet round {last}', last)] if last else [])
+    fig, axs = plt.subplots(len(pick), len(cols), figsize=(2.2*len(cols), 2.2*len(pick)), squeeze=False)
+    for i, k in enumerate(pick):
+        img, gt = test['images'][k], test['masks'][k]
+        for j, (name, r) in enumerate(cols):
+            ax = axs[i, j]; ax.axis('off'); ax.imshow(img)
+            if r is not None:
+                m = gt if r < 0 else read_mask(Path(folder)/f'seed_{seed}'/f'round_{r}'/'test_pred'/f"{test['ids'][k]}.png")
+                ax.imshow(np.ma.masked_where(m == 0, m), cmap='autumn', alpha=0.55, vmin=0, vmax=1)
+                if r >= 0: ax.text(1, 1, f"Dice {seg_metrics([m], [gt])['DSC']:.2f}", va='top', fontsize=8, color='w', backgroundcolor=(0, 0, 0, .5))
+            if i == 0: ax.set_title(name, fontsize=9)
+    fig.suptitle(title, fontsize=9); fig.tight_layout()
+    return fig
+
+def pseudo_grid(pool:dict,   # The labelled pool images (`pool_images`)
+                folder:Path, # Run folder (its seed_<s>/round_<r>/pseudo/)
+                seed:int,    # Training seed
+                last:int,    # Last round
+                n:int=6,     # Pool images (columns), evenly spaced in file order
+                title:str='' # Figure title
+               ):
+    "Synthetic images with the pseudo-mask each round's model gave them (yellow outline): one column per image, one row per round."
+    k = np.unique(np.linspace(0, len(pool['files']) - 1, min(n, len(pool['files']))).round().astype(int))
+    rs = range(last + 1)
+    return show_grid([pool['images'][i] for _ in rs for i in k], [Path(folder)/f'seed_{seed}'/f'round_{r}'/'pseudo'/pool['files'][i] for r in rs for i in k],
+                     [f"{pool['classes'][i]} · round {r}" for r in rs for i in k], ncols=len(k), size=1.6, suptitle=title)
+
+def stage_figures(folder:Path,     # The run folder
+                  dataset:str,     # Dataset (titles)
+                  test:dict,       # Real test split
+                  pool:dict|None,  # Labelled pool images, or None
+                  df:pd.DataFrame  # `rounds_df`
+                 ) -> dict:
+    "Draw the stage's figures once into the run folder (PNG); {name: path}."
+    import matplotlib.pyplot as plt
+    folder, seed, out = Path(folder), int(df['seed'].min()), {}
+    last = int(df[df['seed'] == seed]['round'].max())
+    figs = dict(dice_rounds=plot_rounds(round_intervals(folder, df), df, f'{dataset}: test Dice per pseudo-label round\nrun {folder.name}'),
+                qualitative=qualitative_grid(test, folder, seed, last, title=f'{dataset}: test images evenly spaced among those with foreground\nseed {seed}, run {folder.name}'))
+    if pool is not None: figs['pseudo_labels'] = pseudo_grid(pool, folder, seed, last, title=f'{dataset}: pool images and the pseudo-masks each round gave them (seed {seed})')
+    for k, fig in figs.items(): fig.savefig(folder/FIGURES[k], dpi=100); plt.close(fig); out[k] = folder/FIGURES[k]
+    return out
+
+# %% ../nbs/04_segmentation.ipynb #bf64a9ef
+def run_segmentation(dataset:str,      # Dataset with masks
+                     cfg:dict,         # Resolved configuration (`resolve_config(profile, 'segmentation', ...)`)
+                     pool:Pool=None,   # The synthetic pool (`find_pool`); None: the real-only baseline
+                     force:bool=False  # Recompute even if a finished identical run exists
+                    ) -> RunDir:
+    "The stage: every seed's rounds, `rounds.csv`, `seed_<s>/round_<r>/{pseudo,test_pred}/`, the figures (PNG) and `done.json` in one run folder."
+    check_task(dataset)
+    cfg = segmentation_config(cfg); s = cfg['segmentation']
+    used = min(s['pool_size'], len(pool)) if pool is not None else 0
+    cfg = dict(cfg, dataset=dataset, stage='segmentation', synthetic=dict(path=str(pool.folder), csv_sha256=pool.csv_sha256, images=used) if pool is not None else 'none')
+    if not force and (old := find_run(cfg)) is not None:
+        print(f"reusing finished run {old.path} (same configuration; force=True recomputes)"); return old
+    real = {sp: load_real(dataset, sp, cfg) for sp in SPLITS}
+    pl = pool_images(pool, s['size'], s['pool_size'], cfg['seed']) if pool is not None else None
+    run = new_run(cfg, 'segmentation', tag=f"{s['model']}-{s['loss']}")
+    env = setup_torch(precision=cfg['precision'])
+    run.log(f"run {run.path}: {dataset}, profile {cfg['profile']}, device {env['device']}, precision {env['precision']}, pool {used} images")
+    t0, recs = time.time(), []
+    for seed in s['seeds']:
+        recs += run_seed(cfg, seed, real, pl, run.path/f'seed_{seed}', run, env['device'], env['precision'])
+    df = pd.DataFrame(recs); atomic_write(run.path/'rounds.csv', df.to_csv(index=False))
+    figs = stage_figures(run.path, dataset, real['test'], pl, rounds_df(run))
+    run.done(wall_s=round(time.time() - t0, 1), device=str(env['device']), precision=env['precision'], rounds=int(df['round'].max()),
+             seeds=list(s['seeds']), figures={k: p.name for k, p in figs.items()})
+    return run
+
+# %% ../nbs/04_segmentation.ipynb #24fe013c
+def expected_time(stage:str,      # Stage name, as in BENCHMARKS.md's demo table
+                  profile:str,    # Profile about to run
+                  bench:Path=None # BENCHMARKS.md (default: beside settings.ini, else beside the package)
+                 ) -> str:
+    "What BENCHMARKS.md's end-to-end demo measured for `stage` (the demo profile's settings), or that there is no measurement for `profile`."
+    if bench is None:
+        roots = [p.parent for p in [find_settings()] if p] + ([Path(__file__).resolve().parent.parent] if '__file__' in globals() else [])
+        bench = next((r/'BENCHMARKS.md' for r in roots if (r/'BENCHMARKS.md').is_file()), None)
+    sec = re.search(r'<!-- bench:bench_demo -->(.*?)<!-- /bench:bench_demo -->', Path(bench).read_text(), re.S) if bench and Path(bench).is_file() else None
+    row = re.search(rf'^\|\s*{re.escape(stage)}\s*\|\s*ok\s*\|\s*([\d.]+)\s*\|', sec.group(1), re.M) if sec and profile == 'demo' else None
+    if row is None: return f"no measurement for profile {profile!r} yet (BENCHMARKS.md times the demo profile's pipeline only)"
+    when = re.search(r'_Measured (.+?) by .+? on: (.+?)\._', sec.group(1))
+    return f"about {float(row.group(1)):.0f} s at the demo profile's settings (BENCHMARKS.md, end-to-end demo" + (f" of {when.group(1)} on {when.group(2)}" if when else '') + ")"
+
+def segmentation_plan(dataset:str,        # Dataset with masks
+                      cfg:dict,           # Resolved configuration
+                      with_pool:bool=True # SSGNet rounds (True) or the real-only baseline
+                     ) -> str:
+    "What `run_segmentation` is about to do: network, scale, models to train, data sizes, expected time (checks the dataset and the network first)."
+    check_task(dataset)
+    c = segmentation_config(cfg); s = c['segmentation']
+    n = {sp: len(mask_items(dataset, sp, c)) for sp in SPLITS}
+    rounds = s['rounds'] if with_pool else 0
+    net = dict(unet=f"U-Net on {s['encoder']}", transunet=f"TransUNet {s['transunet'] or ('R50-ViT-B_16' if c['profile'] == 'paper' else 'tiny')}", vmunet='VM-UNet')[s['model']]
+    return '\n'.join([
+        f"segmentation of {dataset!r}, profile {c['profile']}: {net}, {s['size']} px, loss {s['loss']}, {s['epochs']} epoch(s) per model, batch {s['batch']}",
+        f"models: the real-only baseline + {rounds} pseudo-label round(s), x {len(s['seeds'])} seed(s) = {(rounds + 1)*len(s['seeds'])} trained",
+        f"real images with masks: train {n['train']}, val {n['val']}, test {n['test']}" + (f"; {s['pool_size']} pool images pseudo-labelled each round" if with_pool else '; no synthetic pool'),
+        f"options: {options_label(s) or 'none (the published loop)'}",
+        f"expected time: {expected_time('segmentation', c['profile'])}"])
+
+# %% ../nbs/04_segmentation.ipynb #86af9a81
+@dataclasses.dataclass
+class SegmentationResult:
+    "A finished segmentation run, read back from its folder only."
+    run_id:str; profile:str; dataset:str; wall_s:float|None; path:Path
+    rounds:pd.DataFrame      # One row per seed and round (rounds.csv)
+    table:pd.DataFrame       # The paper-style table (`paper_table`)
+    intervals:pd.DataFrame   # Per round: DSC with its interval over test images, gain over round 0 (`round_intervals`)
+    definitions:pd.DataFrame # Metric -> definition
+    figures:dict             # Name -> PNG file
+    headline:list            # The numbers the dataset index shows
+    thumbnail:Path|None      # One figure for the index
+
+def _num(v): return None if v is None or not np.isfinite(v) else float(v)
+
+def seg_headline(iv:pd.DataFrame # `round_intervals` output
+                ) -> list:
+    "The baseline's and the last round's pooled foreground DSC (%), and the last round's gain (pp), each with its 95 % interval over test images."
+    b, l = iv.iloc[0], iv.iloc[-1]
+    how = f"over {b['n_test']} test images, mean over {b['seeds']} seed(s); interval: 95 % bootstrap over test images ({N_BOOT} resamples)"
+    dsc = lambda r, name: dict(metric=name, value=100*r['DSC'], lo=_num(100*r['DSC_lo']), hi=_num(100*r['DSC_hi']), unit='%',
+                               note=f"pooled foreground Dice 2TP/(2TP+FP+FN) {how}")
+    out = [dsc(b, 'DSC baseline (real only)')]
+    if len(iv) > 1:
+        out += [dsc(l, f"DSC + SSGNet round {int(l['round'])}"),
+                dict(metric=f"DSC gain, round {int(l['round'])} vs baseline", value=_num(100*l['gain']) if np.isfinite(l['gain']) else 100*(l['DSC'] - b['DSC']),
+                     lo=_num(100*l['gain_lo']), hi=_num(100*l['gain_hi']), unit='pp', note=f"difference of pooled foreground Dice {how}, paired (the same resampled images for both)")]
+    return out
+
+def finished_run(run,      # A run (`RunDir` or its folder)
+                 what:str  # The stage, for the message
+                ) -> RunDir:
+    "`run` as a `RunDir`, or an `SSGNetError` when it has no `done.json`."
+    run = run if isinstance(run, RunDir) else RunDir(run)
+    if not run.finished: raise SSGNetError(f"{run.path} is not a finished {what} run (no done.json): it was stopped or failed; run the stage again")
+    return run
+
+def read_segmentation(run # A finished segmentation run (`RunDir` or its folder)
+                     ) -> SegmentationResult:
+    "Tables, figures and headline of a finished segmentation run, from its files only."
+    run = finished_run(run, 'segmentation'); cfg, summ = run.config, run.summary
+    df = rounds_df(run); iv = round_intervals(run.path, df)
+    figs = {k: run.path/f for k, f in FIGURES.items() if (run.path/f).is_file()}
+    return SegmentationResult(run.name, cfg.get('profile'), cfg.get('dataset'), summ.get('wall_s'), run.path, df, paper_table(df, cfg.get('dataset', '')), iv,
+                              pd.DataFrame([dict(metric=k, definition=v) for k, v in METRIC_DEFS.items()]), figs, seg_headline(iv), figs.get('dice_rounds'))

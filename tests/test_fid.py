@@ -1,12 +1,16 @@
 "FID/KID stage (issue 6): offline, with network-free feature spaces; no Inception download anywhere."
-import shutil
+import shutil, dataclasses
 from pathlib import Path
 import numpy as np, pytest, torch, torch.nn as nn
 from cleanfid import fid as cfid
 import cleanfid.downloads_helper, cleanfid.features
-from ssgnet_nb.data import render_demo, write_png
-from ssgnet_nb.core import resolve_config
+import pandas as pd
+from types import SimpleNamespace
+from ssgnet_nb.data import render_demo, write_png, items
+from ssgnet_nb.core import resolve_config, new_run, read_json, write_json, SSGNetError
+from ssgnet_nb.pool import pool_from_images, read_pool, pool_dir, pool_key, POOL_META
 from ssgnet_nb import fid as F
+from stage_nb import run_results
 
 @pytest.fixture(scope='module')
 def root(tmp_path_factory):
@@ -100,19 +104,104 @@ def test_local_torchscript_is_used_not_downloaded(env, monkeypatch):
     with pytest.raises(F.ConfigError, match='not supported'): F.inception_space('legacy_pytorch', 'cpu')
 
 
-def test_snapshot_images_reuse_the_pool_of_that_checkpoint(env, tmp_path):
-    "The last snapshot's images are the pool's (same checkpoint, seeds, psi): linked instead of re-rendered, equal to a render up to 1/255 rounding."
+
+# ---------------------------------------------------------------- the stage: run_fid / read_fid
+@pytest.fixture
+def stage(env, tmp_path, monkeypatch):
+    "`env` with a runs folder of this test's own (run folders and the pool are not shared between tests)."
+    monkeypatch.setenv('SSGNET_RUNS_PATH', str(tmp_path/'runs'))
+    return env
+
+def _pool(folder, n=20, split='val'):
+    "A stand-in pool of `n` real demo images at 32 px (the smoke GAN resolution)."
+    return read_pool(pool_from_images(folder, items('demo', split, size=32), n=n), 'demo')
+
+def _cfg(**over): return resolve_config('smoke', 'fid', dict({'fid.domain_steps': 5}, **over), 'demo')
+
+def test_run_fid_measures_the_pool_table(stage, tmp_path):
+    pool = _pool(tmp_path/'pool')
+    (tmp_path/'pool'/'lesion'/'stray.png').write_bytes((tmp_path/'pool'/pool.df.file[0]).read_bytes())   # in the folder, not in pool.csv
+    cfg = _cfg()
+    run = F.run_fid('demo', cfg, pool)
+    res = F.read_fid(run)
+    assert res.metric == 'domain FD' and res.run_id == run.name and res.profile == 'smoke' and res.wall_s > 0
+    d = res.distances.set_index('class')
+    assert list(d.index) == ['lesion', 'normal']
+    for c in d.index:   # the synthetic side is exactly the class's rows of the table (equal N: the smaller side)
+        n_real = len(F.image_files(F.class_folder('demo', c, 32, 'train', limit=cfg['data']['limit'], task=F.label_task('demo'))))
+        assert d.loc[c, 'n_fake'] == d.loc[c, 'n_real'] == min(pool.sizes[c], n_real, cfg['fid']['max_images'])
+    assert list(res.table.columns[:4]) == ['Dataset', 'Class', 'domain FD', 'domain KD ×10³'] and len(res.table) == 2
+    assert list(res.definitions.metric) == ['domain FD', 'domain KD'] and 'NOT FID' in res.definitions.definition[0]
+    assert sorted(res.figures) == ['grid_lesion', 'grid_normal'] and res.thumbnail == run.path/'grid_lesion.png'
+    for p in res.figures.values(): assert p.read_bytes()[:4] == b'\x89PNG'
+    assert res.curve is None and 'no finished GAN stage run' in res.curve_note
+    for h, (c, r) in zip(res.headline, d.iterrows()):   # one number per class: the Fréchet value, or KID x 10^3 where N <= d refuses it
+        fd = pd.notna(r['value'])
+        assert h['metric'] == (f'domain FD {c}' if fd else f'domain KD {c}') and h['unit'] == ('' if fd else '×10⁻³')
+        assert h['value'] == pytest.approx(r['value'] if fd else 1e3*r['kid']) and (h['lo'], h['hi']) == (None, None)
+        assert ('NOT FID' if fd else 'NOT KID') in h['note'] and f"N = {r['n_real']} real training images vs {r['n_fake']} synthetic" in h['note']
+    assert F.run_fid('demo', cfg, pool).path == run.path                   # same configuration and pool: reused
+    again = F.read_fid(F.run_fid('demo', cfg, pool, force=True))          # recomputed: the same numbers
+    assert again.path != run.path
+    pd.testing.assert_frame_equal(again.distances.drop(columns='network'), res.distances.drop(columns='network'))
+
+def test_run_fid_refuses_without_pool_and_labels_truncation(stage, tmp_path):
+    with pytest.raises(SSGNetError, match='ssgnet run demo --stages gan --profile smoke'): F.run_fid('demo', _cfg(), None)
+    d = pool_from_images(tmp_path/'pool', items('demo', 'val', size=32), n=20)
+    df = pd.read_csv(d/'pool.csv'); df['psi'] = 0.7; df.to_csv(d/'pool.csv', index=False)
+    res = F.read_fid(F.run_fid('demo', _cfg(), read_pool(d, 'demo')))
+    assert all(n.startswith('synthetic images sampled at truncation ψ 0.7') for n in res.distances.note)
+    assert all('truncation ψ 0.7' in h['note'] for h in res.headline)
+
+def _gan_stage_run(cfg, pool_sha, done=True):
+    "A GAN stage run folder as the GAN stage leaves it (its config names the pool table it wrote)."
+    r = new_run(dict(cfg, stage='gan', pool_csv_sha256=pool_sha), 'gan', sub='stage')
+    if done: r.done(wall_sec=1.0)
+    return r
+
+def test_gan_curve_comes_from_the_run_that_made_the_pool(stage, tmp_path, monkeypatch):
     from ssgnet_nb import gan
-    from ssgnet_nb.data import read_image
-    from ssgnet_nb.stylegan3.training import snapshots
-    cfg = resolve_config('smoke', 'fid', dataset='demo', overrides={'gan.kimg': 0.004})
-    pool = gan.ensure_pool('demo', cfg)
-    ck = snapshots(gan.class_run('demo', 'normal', cfg).path)[-1]
-    rendered = F.snapshot_images(ck, 6, tmp_path/'r')
-    linked = F.snapshot_images(ck, 6, tmp_path/'l', pool=pool)
-    for s in range(6):
-        d = np.abs(read_image(rendered/f"{s}.png").astype(int) - read_image(linked/f"{s}.png").astype(int))
-        assert d.max() <= 1 and (d > 0).mean() < 0.01, (s, d.max(), (d > 0).mean())   # a batch of 6 vs the pool's batch: float rounding at most 1/255
-        assert (linked/f'{s}.png').stat().st_ino == (pool/f'normal/{s}.png').stat().st_ino   # a link to the pool's file, not a new render
-    assert F.snapshot_images(ck, 6, tmp_path/'p', psi=0.5, pool=pool) and (tmp_path/'p'/'0.png').stat().st_ino != (pool/'normal/0.png').stat().st_ino   # other psi: rendered
-    assert len(list((tmp_path/'big').glob('*'))) == 0 and len(list(F.snapshot_images(ck, 12, tmp_path/'big', pool=pool).glob('*.png'))) == 12       # more than the pool holds: rendered
+    cfg = _cfg()
+    pool = _pool(pool_dir('demo'))
+    write_json(pool.folder/POOL_META, dict(read_json(pool.folder/POOL_META), key=pool_key('demo', cfg)))
+    pool = read_pool(pool.folder, 'demo')
+    curve = pd.DataFrame(dict(kimg=[0.008, 0.016, 0.008, 0.016], metric='domain FD', value=[2., 1., 3., 1.5], kid=[.2, .1, .3, .15], kid_std=.01,
+                              n_real=8, n_fake=8, **{'class': ['lesion', 'lesion', 'normal', 'normal']}))
+    made = _gan_stage_run(cfg, pool.csv_sha256)
+    other = _gan_stage_run(resolve_config('smoke', 'fid', {'gan.psi': 0.5}, 'demo'), 'another pool')   # newer, made another pool
+    _gan_stage_run(cfg, pool.csv_sha256, done=False)                                                    # newest, unfinished
+    seen = []
+    monkeypatch.setattr(gan, 'read_gan', lambda r: seen.append(r.name) or SimpleNamespace(curve=curve if r.name == made.name else curve.head(1)))
+    res = F.read_fid(F.run_fid('demo', cfg, pool))
+    assert seen == [made.name] and res.curve_note == f'GAN stage run {made.name}'
+    pd.testing.assert_frame_equal(res.curve, curve)
+    assert res.figures['gan_curve'].read_bytes()[:4] == b'\x89PNG'
+    # the pool grew since (another table): the run that trained its generators (same pool key) is still the one
+    grown = F.gan_training_curve('demo', dataclasses.replace(pool, csv_sha256='another table'))
+    assert grown[1] == f'GAN stage run {made.name}'
+    # no reader in the GAN module: no curve, and why
+    monkeypatch.delattr(gan, 'read_gan')
+    assert F.gan_training_curve('demo', pool) == (None, 'this version of the GAN stage has no reader (read_gan)')
+    res2 = F.read_fid(F.run_fid('demo', _cfg(**{'fid.snapshots': False}), pool))
+    assert res2.curve is None and res2.curve_note == 'fid.snapshots is False' and 'gan_curve' not in res2.figures
+
+def test_fid_plan_says_what_will_run(stage, tmp_path):
+    plan = F.fid_plan('demo', _cfg())
+    assert "'domain FD', NOT FID" in plan and 'up to 32 real training images at 32 px' in plan and 'no measurement for profile' in plan
+    assert 'will stop with the instructions' in F.fid_plan('demo', _cfg(**{'fid.fallback': False}))
+    p = stage/'weights'/F.INCEPTION_FILE; p.parent.mkdir(exist_ok=True); p.write_bytes(b'x')
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv('SSGNET_INCEPTION_WEIGHTS', str(p))
+        assert f'FID with the Inception file {p}' in F.fid_plan('demo', _cfg())
+
+def test_python_and_notebook_give_the_same_run(stage):
+    "The notebook's Results path and a Python call of run_fid are one computation: the Python call reuses the notebook's run."
+    over = {'fid.domain_steps': 5}
+    cfg = resolve_config('smoke', 'fid', over, 'demo')
+    d = pool_from_images(pool_dir('demo'), items('demo', 'train', size=32).groupby('label').head(10))
+    write_json(d/POOL_META, dict(read_json(d/POOL_META), key=pool_key('demo', cfg), profile='smoke'))   # as if the GAN stage made it under cfg
+    ns, printed = run_results('05_fid.ipynb', dataset='demo', profile='smoke', overrides=over)
+    assert 'expected time:' in printed and "'domain FD', NOT FID" in printed
+    nb = ns['res']
+    assert F.run_fid('demo', cfg, read_pool(pool_dir('demo'), 'demo')).path == nb.path
+    assert [h['metric'] for h in nb.headline] == [f"{r['metric'] if pd.notna(r['value']) else r['kid_metric']} {r['class']}" for r in nb.distances.to_dict('records')]

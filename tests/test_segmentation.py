@@ -4,9 +4,11 @@ import math, sys, hashlib
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 
-from ssgnet_nb.core import resolve_config, read_json, SSGNetError
-from ssgnet_nb.data import items, read_mask
+from ssgnet_nb.core import resolve_config, read_json, write_json, SSGNetError, ConfigError
+from ssgnet_nb.data import items, read_mask, DataError
+from ssgnet_nb.pool import pool_from_images, read_pool, pool_images, find_pool, pool_dir, pool_key, POOL_META
 from ssgnet_nb import segmentation as S
+from stage_nb import run_results
 
 
 @pytest.fixture
@@ -154,10 +156,25 @@ def test_local_weights_only(env):
     assert src2.startswith('local resnet18.pth')
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), m2.state_dict().values()))
 
-def test_missing_pool_and_gan_messages(env, monkeypatch):
-    with pytest.raises(SSGNetError, match='ssgnet run demo --stages gan'): S.load_pool(env/'runs'/'demo'/'synthetic', 32)
+def test_missing_pool_and_gan_messages(env):
     cfg = resolve_config('demo', 'segmentation', dataset='demo')      # no auto_upstream: the GAN stage must have run
-    with pytest.raises(SSGNetError, match='ssgnet run demo --stages gan --profile demo'): S.synthetic_pool('demo', cfg)
+    assert S.pool_need('demo', cfg) == 100                              # 200 pool images, 2 classes, balanced
+    with pytest.raises(SSGNetError, match='ssgnet run demo --stages gan --profile demo'): find_pool('demo', cfg, S.pool_need('demo', cfg))
+    # a pool made under this configuration but too small for a balanced subset of pool_size: the same command, and why
+    write_json(pool_from_images(pool_dir('demo'), items('demo', 'train', size=64), n=12)/POOL_META, dict(key=pool_key('demo', cfg), profile='demo'))
+    with pytest.raises(SSGNetError, match=r"100 needed; run `ssgnet run demo --stages gan --profile demo`"): find_pool('demo', cfg, S.pool_need('demo', cfg))
+
+def test_stage_inputs_checked_before_training(env):
+    with pytest.raises(ConfigError, match="'none' \\(the real-only baseline\\)"): S.use_pool('no')
+    assert (S.use_pool(None), S.use_pool('pool'), S.use_pool('none')) == (True, True, False)
+    with pytest.raises(DataError, match='no segmentation task'): S.run_segmentation('breastmnist', resolve_config('smoke', 'segmentation', dataset='breastmnist'))
+    cfg = resolve_config('paper', 'segmentation', dataset='demo', model='transunet')
+    assert S.segmentation_config(cfg)['segmentation']['size'] == 224 and cfg['segmentation']['size'] == 256   # a copy: the resolved config is untouched
+    assert S.segmentation_config(resolve_config('paper', 'segmentation', dataset='demo'))['segmentation']['size'] == 256
+    try: import ssgnet_nb.vmunet
+    except ImportError:
+        with pytest.raises(ConfigError, match='VM-UNet is not in this version'): S.segmentation_plan('demo', resolve_config('smoke', 'segmentation', dataset='demo', model='vmunet'))
+    assert not (env/'runs').exists()                          # refused before anything ran
 
 
 # ---------------------------------------------------------------- the loop
@@ -167,14 +184,18 @@ def _small_cfg(**seg):
     cfg['segmentation'].update(dict(size=32, batch=8, epochs=1, rounds=2, pool_size=5, seeds=[0], save_models=False), **seg)
     return cfg
 
+def _stand_in(env, n, step=1):
+    "A stand-in pool of `n` real demo training images (every `step`-th) in the pool's format."
+    return read_pool(pool_from_images(env/'pool', items('demo', 'train', size=32).iloc[::step], n=n), 'demo')
+
 def test_pseudo_label_loop_on_demo(env):
     cfg = _small_cfg()
-    pool_dir = S.pool_from_images(env/'pool', items('demo', 'train', size=32).iloc[::7], n=7)
-    run = S.run_segmentation('demo', cfg, pool_dir)
+    pool = _stand_in(env, 7, 7)
+    run = S.run_segmentation('demo', cfg, pool)
     df = S.rounds_df(run)
     assert run.finished and list(df['round']) == [0, 1, 2]
-    pool_files = sorted(pd.read_csv(pool_dir/'pool.csv').sort_values('file')['file'])
-    used = S.load_pool(pool_dir, 32, 5)['files']
+    pool_files = sorted(pool.df['file'])
+    used = pool_images(pool, 32, 5)['files']
     assert len(used) == 5 and set(used) <= set(pool_files)
     # round 0 trains on real only; every later round on real + the whole pool, never an accumulation
     assert df.loc[0, 'train_synth'] == 0 and pd.isna(df.loc[0, 'labels_from'])
@@ -195,22 +216,39 @@ def test_pseudo_label_loop_on_demo(env):
         assert len(list((run.path/'seed_0'/f'round_{r}'/'test_pred').glob('*.png'))) == 6
         summ = read_json(run.path/'seed_0'/f'round_{r}'/'summary.json')
         assert summ['pool_fg_fraction'] == pytest.approx(hard.mean()) and summ['round'] == r
+        # the per-image counts the intervals come from are those of the saved test predictions
+        ids, cnt = S.read_counts(run.path, [0], r)
+        gts = dict(zip(S.load_real('demo', 'test', S.segmentation_config(cfg))['ids'], S.load_real('demo', 'test', S.segmentation_config(cfg))['masks']))
+        for i, c in zip(ids, cnt[0]): assert tuple(c) == tuple(S.confusion(read_mask(run.path/'seed_0'/f'round_{r}'/'test_pred'/f'{i}.png'), gts[i]).values())
+        assert S._dice(cnt[0].sum(0)) == pytest.approx(df.loc[r, 'DSC'])
     assert (df['options'].astype(object).fillna('') == '').all()
     tab = S.paper_table(df, 'demo')
     assert list(tab['Setting']) == ['baseline (real only)', '+ SSGNet round 1', '+ SSGNet round 2']
     # same configuration again: reused, not recomputed
-    assert S.run_segmentation('demo', cfg, pool_dir).path == run.path
+    assert S.run_segmentation('demo', cfg, pool).path == run.path
+    # the reader: from the folder only; headline = baseline, last round, paired gain, each with its interval over test images
+    res = S.read_segmentation(run)
+    assert res.run_id == run.name and res.profile == 'smoke' and res.wall_s > 0 and res.rounds.equals(df)
+    assert sorted(res.figures) == ['dice_rounds', 'pseudo_labels', 'qualitative'] and res.thumbnail == run.path/'dice_rounds.png'
+    for p in res.figures.values(): assert p.read_bytes()[:4] == b'\x89PNG'
+    h = res.headline
+    assert [x['unit'] for x in h] == ['%', '%', 'pp'] and h[1]['metric'] == 'DSC + SSGNet round 2'
+    for x, r in zip(h, (0, 2)):
+        assert x['value'] == pytest.approx(100*df.loc[r, 'DSC']) and x['lo'] <= x['value'] <= x['hi'] and '6 test images' in x['note']
+    assert h[2]['value'] == pytest.approx(h[1]['value'] - h[0]['value']) and h[2]['lo'] <= h[2]['value'] <= h[2]['hi'] and 'paired' in h[2]['note']
 
 def test_real_only_and_options_named(env):
     cfg = _small_cfg(rounds=2, warm_start=True, confidence=0.8, soft_labels=True, early_stop=True, loss='atvmf', model='transunet')
-    pool_dir = S.pool_from_images(env/'pool', items('demo', 'train', size=32), n=5)
-    df = S.rounds_df(S.run_segmentation('demo', cfg, pool_dir))
+    df = S.rounds_df(S.run_segmentation('demo', cfg, _stand_in(env, 5)))
     assert (df['options'] == 'confidence>=0.8, soft labels, warm start, early stop').all() and (df['loss'] == 'atvmf').all()
     assert (df['model'] == 'transunet-tiny').all() and list(df['train_synth'])[:2] == [0, 5]
     gain = df.loc[1, 'val_dice'] - df.loc[0, 'val_dice']
     assert len(df) == (2 if gain < 0.001 else 3)              # early stop after a round that gained < 0.001
-    base = S.rounds_df(S.run_segmentation('demo', _small_cfg(), None))   # synthetic = none
+    run = S.run_segmentation('demo', _small_cfg(), None)   # synthetic = none
+    base = S.rounds_df(run)
     assert list(base['round']) == [0] and base.loc[0, 'train_synth'] == 0
+    res = S.read_segmentation(run)                          # a baseline alone: one headline number, no pool figure
+    assert [x['metric'] for x in res.headline] == ['DSC baseline (real only)'] and 'pseudo_labels' not in res.figures
 
 # Measured 2026-11-25 on the shared 2-core dev machine (1 torch thread): a real-only U-Net on the timm `regnetx_002`
 # encoder (last stage dropped, from scratch), demo at 32 px, full train split (224 images), 8 epochs, batch 16,
@@ -231,3 +269,37 @@ def test_paper_table_mean_std_over_seeds():
     t = S.paper_table(df, 'demo')
     assert len(t) == 1 and t.loc[0, 'DSC (pooled fg Dice)'] == '70.00 ± 10.00' and t.loc[0, 'Seeds'] == 2
     assert t.loc[0, 'HD95 (px)'] == '3.00 ± 0.00'
+
+
+def test_dsc_interval_hand_values():
+    cnt = np.array([[[16, 0, 0, 48], [0, 1, 1, 62]]])           # a lesion found exactly; a 1-px lesion missed, 1 false positive
+    iv = S.dsc_interval(cnt)
+    assert iv['value'] == pytest.approx(32/34) and iv['lo'] <= iv['value'] <= iv['hi'] and (iv['n_images'], iv['seeds']) == (2, 1)
+    # resamples of two images: both images (32/34), only the found one (1), only the missed one (0)
+    assert iv['lo'] == pytest.approx(0.) and iv['hi'] == pytest.approx(1.)
+    same = S.dsc_interval(cnt, cnt)
+    assert (same['value'], same['lo'], same['hi']) == (0., 0., 0.)   # paired: identical predictions gain nothing on every resample
+    better = cnt.copy(); better[0, 1] = [1, 0, 0, 63]
+    g = S.dsc_interval(cnt, better)
+    assert g['value'] == pytest.approx(1 - 32/34) and g['lo'] >= 0 and g['hi'] == pytest.approx(1.)
+    two = np.concatenate([cnt, better])                          # two seeds: the mean of their pooled Dice
+    assert S.dsc_interval(two)['value'] == pytest.approx((32/34 + 1)/2)
+    with pytest.raises(AssertionError): S.dsc_interval(cnt, two)
+
+def test_python_and_notebook_give_the_same_run(env):
+    "The notebook's Results path (imports, parameters, Results cells) and a Python call of run_segmentation are one computation."
+    over = {'data.limit': dict(train=12, val=6, test=6), 'segmentation.pool_size': 4, 'segmentation.save_models': False}
+    cfg = resolve_config('smoke', 'segmentation', over, 'demo')
+    d = pool_from_images(pool_dir('demo'), items('demo', 'train', size=cfg['gan']['resolution']).groupby('label').head(8))
+    write_json(d/POOL_META, dict(read_json(d/POOL_META), key=pool_key('demo', cfg), profile='smoke'))   # as if the GAN stage made it under cfg
+    ns, printed = run_results('04_segmentation.ipynb', dataset='demo', profile='smoke', overrides=over)
+    assert 'expected time:' in printed and 'train 12, val 6, test 6' in printed and '4 pool images pseudo-labelled each round' in printed
+    nb = ns['res']
+    assert list(nb.rounds['round']) == [0, 1] and nb.rounds.loc[1, 'train_synth'] == 4
+    run = S.run_segmentation('demo', cfg, find_pool('demo', cfg, S.pool_need('demo', cfg)))
+    assert run.path == nb.path                                  # the same configuration: the notebook's run is reused
+    again = S.read_segmentation(S.run_segmentation('demo', cfg, find_pool('demo', cfg), force=True))
+    assert again.path != nb.path
+    drop = ['sec']                                              # wall time differs; everything else is the same computation
+    pd.testing.assert_frame_equal(again.rounds.drop(columns=drop), nb.rounds.drop(columns=drop))
+    assert [h['value'] for h in again.headline] == pytest.approx([h['value'] for h in nb.headline])
