@@ -333,6 +333,8 @@ def ensure_prepared(name:str,      # Dataset name
             if not ok: prepare_demo(root, sizes=info.sizes)
             if size is not None and size not in prepared_meta('demo', root)['sizes']: _add_demo_size(root, size)
         return root
+    if not (root/'manifest.csv').is_file():   # a prepare killed in the middle of its swap left the previous folder aside: put it back
+        import ssgnet_nb.prepare as prep; prep.clean_stale(root)
     load_manifest(name, root)  # raises with the command when missing
     if size is not None:
         meta = prepared_meta(name, root)

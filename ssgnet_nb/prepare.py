@@ -89,24 +89,26 @@ def safe_extract(archive:Path, # A .zip, .tar, .tar.gz or .tgz file
                 ) -> Path:
     "Extract `archive` into `dest` after checking every entry (no `..`, absolute paths, links, bombs); returns `dest`."
     archive, dest = Path(archive), Path(dest)
-    refuse = lambda n, why: DataError(f"refusing to extract {archive}: entry {n!r} is {why}; an archive must not write outside its folder. Re-download the official file")
+    refuse = lambda n, why: DataError(f"refusing to extract {archive}: entry {n!r} is {why}; prepare extracts only plain files and folders inside its own folder. Re-download the official file")
     packed = archive.stat().st_size
     try:
         if archive.name.lower().endswith('.zip'):
             with zipfile.ZipFile(archive) as z:
-                infos = z.infolist()
+                infos, seen = z.infolist(), set()
                 for i in infos:
-                    if why := _zip_problem(i): raise refuse(i.filename, why)
+                    if why := _zip_problem(i) or ('listed twice (two copies: prepare cannot tell which is right)' if i.filename in seen and not i.is_dir() else None): raise refuse(i.filename, why)
+                    seen.add(i.filename)
                 check_unpack(archive, sum(i.file_size for i in infos), packed, dest)
                 dest.mkdir(parents=True, exist_ok=True)
                 for i in infos:
                     if '__MACOSX' not in i.filename.split('/'): z.extract(i, dest)
         else:
             with tarfile.open(archive) as t:
-                ms, total = [], 0
+                ms, total, seen = [], 0, set()
                 for m in t:   # one header at a time: a huge member is refused before its data is decompressed
                     why = _entry_problem(m.name) or ('a link' if m.issym() or m.islnk() else None) or (None if m.isfile() or m.isdir() else 'a device or fifo')
-                    if why: raise refuse(m.name, why)
+                    if why or (m.isfile() and m.name in seen): raise refuse(m.name, why or 'listed twice (two copies: prepare cannot tell which is right)')
+                    seen.add(m.name)
                     ms.append(m); total += m.size
                     check_unpack(archive, total, packed, ratio=False)
                 check_unpack(archive, total, packed, dest)
@@ -582,8 +584,15 @@ def prepare_isic(name:str, source:Path, dest:Path, sizes=(256, 64, 32), split='o
                 def load():
                     img, wh = load_image_file(ip, 3, draft=draft); m = load_mask_file(mp); check_pair(wh, m, ip, mp)
                     return [(k, 'lesion', img, m, wh)]
-                recs.append(dict(id=k, label='lesion', official=sp, load=load))
+                recs.append(dict(id=k, label='lesion', official=sp, load=load, ip=ip))
             _pairs(di, dm, _isic_mask_id, add, skip_bad, skipped, '<id>_segmentation.png')
+        by = {}
+        for r in recs: by.setdefault(r['id'], []).append(r)
+        for k, rs in sorted((k, rs) for k, rs in by.items() if len(rs) > 1):   # one image in two official parts
+            e = f"images {' and '.join(str(r['ip']) for r in rs)} give the same id {k!r} in two official parts, and prepare cannot tell which part it belongs to; remove one (or prepare with --skip-bad to leave {k} out)"
+            if not skip_bad: raise DataError(e)
+            skipped.append(dict(id=k, split='', reason=e))
+        recs = [r for r in recs if len(by[r['id']]) == 1]
         return prepare_records(name, source, dest, recs, sizes, split, seed, skip_bad, pre_skipped=skipped, parts=sorted(parts))
 
 PREPARERS['isic2017'] = functools.partial(prepare_isic, 'isic2017')
