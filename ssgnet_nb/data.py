@@ -523,42 +523,11 @@ def check(name:str,      # Dataset name
 # %% ../nbs/01_data.ipynb #cc90bab0
 DOWNLOAD_RETRIES = 3   # further attempts after a network failure (each resumes the .part file)
 
-def _resumable(part:Path, timeout:int=60, chunk:int=1<<16):   # an interruption loses at most the chunk in flight
-    "A pooch downloader: stream the url into `part` (resumed with an HTTP Range request when it exists), then hand it to pooch."
-    def get(url, output_file, pooch_):
-        import requests
-        have = part.stat().st_size if part.is_file() else 0
-        headers = {'User-Agent': 'ssgnet_nb', **({'Range': f'bytes={have}-'} if have else {})}
-        with requests.get(url, headers=headers, stream=True, timeout=timeout) as r:
-            if r.status_code == 416:   # the .part is not a prefix the server knows: start again (a retry)
-                part.unlink(missing_ok=True); raise requests.exceptions.HTTPError(f"HTTP 416 for a resume at byte {have}; starting again")
-            if r.status_code >= 400 and r.status_code < 500 and r.status_code not in (408, 429):
-                raise DataError(f"download of {url} failed (HTTP {r.status_code} {r.reason}); check the link or download it by hand into {part.parent}")
-            r.raise_for_status()       # 5xx, 408, 429: retried
-            mode, total = ('ab' if have and r.status_code == 206 else 'wb'), r.headers.get('Content-Length')
-            with open(part, mode) as f:
-                for b in r.iter_content(chunk): f.write(b)
-            if total is not None and part.stat().st_size < int(total) + (have if mode == 'ab' else 0):
-                raise requests.exceptions.ConnectionError(f"the connection ended after {part.stat().st_size} bytes")
-        os.replace(part, output_file)
-    return get
-
-def _fetch(url:str, out:Path, known_hash:str=None) -> Path:
-    "Download `url` to `out` with pooch (hash checked before the move), resuming and retrying network failures."
-    import pooch, requests, logging, time
-    part, log = out.with_name(out.name + '.part'), pooch.get_logger()
-    level = log.level; log.setLevel(logging.WARNING)
-    try:
-        for attempt in range(DOWNLOAD_RETRIES + 1):
-            try: return Path(pooch.retrieve(url, known_hash, fname=out.name, path=out.parent, downloader=_resumable(part)))
-            except requests.exceptions.RequestException as e:
-                if attempt == DOWNLOAD_RETRIES:
-                    kept = f"{part.stat().st_size} bytes are kept in {part}" if part.is_file() else "nothing was kept"
-                    raise DataError(f"download of {url} failed after {attempt + 1} attempt(s) ({e}); {kept}: run the same command again to resume, or download it by hand into {out.parent}") from e
-                time.sleep(min(2**attempt, 30))
-            except ValueError as e:   # pooch: the hash does not match (its temporary file is already deleted)
-                raise DataError(f"checksum mismatch for {out.name} from {url} (pooch: {str(e).split('. ')[0]}); the corrupt download was deleted: run the command again, or check the link and the checksum") from e
-    finally: log.setLevel(level)
+def _md5_check(want:str):
+    "A content check for `weights.fetch`: the finished file's md5 must be `want` (the registry's published md5)."
+    def check(f):
+        if (got := hashlib.md5(Path(f).read_bytes()).hexdigest()) != want: raise DataError(f"md5 {got} differs from the published {want}")
+    return check
 
 def download(name:str,        # Dataset name
              dest:Path=None,  # Folder to download into (default: `raw_dir(name)`)
@@ -574,11 +543,13 @@ def download(name:str,        # Dataset name
     if not links: raise DataError(f"{info.title} has no direct download (it needs a login): get it from {info.source}, put the archive (or the folder it unpacks to) in {dest}, then run `ssgnet data prepare {name} --source {dest}`")
     try: dest.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise DataError(f"cannot create the download folder {dest} ({e.strerror or e}); pass another --dest") from e
+    from ssgnet_nb.weights import fetch   # pooch: retried, resumed, checked, atomic
     for u, h in links:
         fn = Path(u.split('?')[0].rstrip('/')).name or f'{name}.download'
-        known = f'sha256:{h.lower()}' if h else (f'md5:{(info.md5 or {})[fn]}' if fn in (info.md5 or {}) and not url else None)
-        print(f'downloading {u} -> {dest/fn}'); _fetch(u, dest/fn, known)
-        if known is None: atomic_write(dest/(fn + '.sha256'), f'{file_sha256(dest/fn)}  {fn}\n')   # no published checksum: record what was received
+        md5 = (info.md5 or {}).get(fn) if not url else None
+        print(f'downloading {u} -> {dest/fn}')
+        fetch(u, dest/fn, h.lower() if h else None, _md5_check(md5) if md5 else None, retries=DOWNLOAD_RETRIES, part=dest/(fn + '.part'), error=DataError)
+        if not (h or md5): atomic_write(dest/(fn + '.sha256'), f'{file_sha256(dest/fn)}  {fn}\n')   # no published checksum: record what was received
     return dest
 
 # %% ../nbs/01_data.ipynb #fdbca206
