@@ -9,7 +9,7 @@ from ssgnet_nb.stylegan3.networks import Generator, Discriminator
 from ssgnet_nb.stylegan3.augment import AugmentPipe
 from ssgnet_nb.stylegan3.official import (load_official, read_records, write_official_pickle, export_official, load_exported, OfficialPickleError,
                                           official_generator_kwargs, official_discriminator_kwargs, kit_generator_kwargs, kit_discriminator_kwargs,
-                                          STANDIN_SOURCES, _OfficialPickler, _Persistent, PERSISTENCE_VERSION, Record, pickle_globals)
+                                          STANDIN_SOURCES, _OfficialPickler, _Persistent, PERSISTENCE_VERSION, Record, pickle_globals, StyleGAN2Generator)
 from ssgnet_nb.stylegan3.training import train_loop, snapshots, gan_config, build_networks, load_generator, init_state, TrainingError
 
 PY = sys.executable
@@ -72,19 +72,25 @@ def test_official_freeze_d_layout_and_gray(tmp_path):
     x = torch.rand(2, 1, 16, 16)
     with torch.no_grad(): assert torch.equal(s.D(x), D(x))
 
-def test_stylegan2_pickle_is_recognised(tmp_path):
-    "A StyleGAN2-ADA generator is recognised and not built (said in notes); its D and p are read; fine-tuning from it is refused plainly."
-    path, _, D = _pickle(tmp_path/'a.pkl', TINY, 'stylegan3-t', p=0.5)
-    recs = read_records(path)
-    for k in ('G', 'G_ema'):   # stylegan2-ada-pytorch's synthesis network holds blocks b4, b8, ... of class SynthesisBlock
-        recs[k].children['synthesis'].state['_modules'] = collections.OrderedDict(b4=Record('SynthesisBlock', STANDIN_SOURCES['G'] + 'class SynthesisBlock: pass\n', {}))
-    _rewrite(recs, tmp_path/'sg2.pkl')
-    s = load_official(tmp_path/'sg2.pkl')
-    assert (s.family, s.G, s.G_ema, s.ada_p) == ('stylegan2', None, None, 0.5)
-    assert 'StyleGAN2 generators are recognised but not built' in ' '.join(s.notes)
-    x = torch.rand(2, 3, 16, 16)
-    with torch.no_grad(): assert torch.equal(s.D(x), D(x))
-    with pytest.raises(TrainingError, match='holds a stylegan2 generator; the kit fine-tunes StyleGAN3'): init_state(tmp_path/'sg2.pkl', gan_config(TINY), 3)
+def test_stylegan2_pickle_reads(tmp_path):
+    "A StyleGAN2-ADA-layout pickle (stylegan2-ada-pytorch passes synthesis_kwargs as one dict): its generator gives the same images, D and p are read; fine-tuning from it is refused plainly."
+    kw = dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=32, img_channels=3, mapping_kwargs=dict(num_layers=8))
+    syn = dict(channel_base=256, channel_max=16, num_fp16_res=4, conv_clamp=256)
+    torch.manual_seed(0); G = StyleGAN2Generator(**kw, **syn).eval()
+    with torch.no_grad():
+        for p in G.parameters(): p.add_(torch.randn_like(p) * 0.1)
+        G.mapping.w_avg.normal_()
+    D = Discriminator(img_resolution=32, channel_base=256, channel_max=16).eval()
+    pipe = AugmentPipe(); pipe.p.fill_(0.5)
+    dk = dict(c_dim=0, img_resolution=32, img_channels=3, channel_base=256, channel_max=16, num_fp16_res=4, conv_clamp=256, block_kwargs={}, mapping_kwargs={}, epilogue_kwargs=dict(mbstd_group_size=4))
+    path = write_official_pickle(tmp_path/'network-snapshot-000200.pkl', G=G, D=D, G_ema=G, augment_pipe=pipe, G_kwargs=dict(kw, synthesis_kwargs=syn), D_kwargs=dk, protocol=3)
+    s = load_official(path)
+    assert (s.family, type(s.G_ema).__name__, s.ada_p, s.kimg, s.notes) == ('stylegan2', 'StyleGAN2Generator', 0.5, 200., [])
+    z = torch.randn(3, 8, generator=torch.Generator().manual_seed(2)); x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        x0 = G(z, truncation_psi=0.7); assert x0.std() > 0.01 and (s.G_ema(z, truncation_psi=0.7) - x0).abs().max() < 1e-4
+        assert torch.equal(s.D(x), D(x))
+    with pytest.raises(TrainingError, match='holds a stylegan2 generator; the kit fine-tunes StyleGAN3'): init_state(path, gan_config(TINY), 3)
 
 def _rewrite(recs, path, pickler=None):
     "Write read records (edited) back in the official layout."

@@ -8,19 +8,21 @@ Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/sg3_official.html.md"
 from __future__ import annotations
 import ast, io, re, json, math, pickle, inspect, warnings, collections, dataclasses
 from pathlib import Path
-import numpy as np, torch, torch.nn as nn
+import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from ..core import SSGNetError, atomic_write, file_sha256, load_checkpoint
-from .networks import Generator, Discriminator, MappingNetwork, SynthesisNetwork, SynthesisLayer
+from .networks import Generator, Discriminator, MappingNetwork, SynthesisNetwork, SynthesisLayer, FullyConnectedLayer
 from .augment import AugmentPipe
+from .filters import upfirdn2d_ref
 
 # %% auto #0
 __all__ = ['PERSISTENCE_VERSION', 'RECONSTRUCT', 'ALLOWED', 'G_TOP', 'SG3_SYNTHESIS', 'MAPPING', 'SOFT_OPTIONS', 'D_EXTRA_OK',
-           'STANDIN_SOURCES', 'SNAPSHOT_KIMG', 'EXPORT_FORMAT', 'OfficialPickleError', 'EasyDict', 'Record',
-           'source_problem', 'OfficialUnpickler', 'read_records', 'record_tensors', 'generator_family',
+           'STANDIN_SOURCES', 'SNAPSHOT_KIMG', 'SG2_SYNTHESIS', 'EXPORT_FORMAT', 'OfficialPickleError', 'EasyDict',
+           'Record', 'source_problem', 'OfficialUnpickler', 'read_records', 'record_tensors', 'generator_family',
            'kit_generator_kwargs', 'official_generator_kwargs', 'gan_keys', 'unusual_options', 'd_tensors_to_kit',
            'd_tensors_to_official', 'kit_discriminator_kwargs', 'official_discriminator_kwargs', 'standin_source',
-           'write_official_pickle', 'pickle_globals', 'OfficialSnapshot', 'load_official', 'export_official',
-           'load_exported']
+           'write_official_pickle', 'pickle_globals', 'OfficialSnapshot', 'load_official', 'SG2SynthesisLayer',
+           'SG2ToRGB', 'SG2SynthesisBlock', 'SG2SynthesisNetwork', 'StyleGAN2Generator', 'stylegan2_generator',
+           'export_official', 'load_exported']
 
 # %% ../../nbs/01g_sg3_official.ipynb #34d7e751
 class OfficialPickleError(SSGNetError):
@@ -296,7 +298,8 @@ def standin_source(module:str, classes) -> str:
 
 STANDIN_SOURCES = dict(G=standin_source('training.networks_stylegan3', ['Generator', 'MappingNetwork', 'FullyConnectedLayer', 'SynthesisNetwork', 'SynthesisInput', 'SynthesisLayer']),
                        D=standin_source('training.networks_stylegan2', ['Discriminator', 'DiscriminatorBlock', 'Conv2dLayer', 'MinibatchStdLayer', 'DiscriminatorEpilogue', 'FullyConnectedLayer', 'MappingNetwork']),
-                       augment_pipe=standin_source('training.augment', ['AugmentPipe']))
+                       augment_pipe=standin_source('training.augment', ['AugmentPipe']),
+                       G2=standin_source('training.networks', ['Generator', 'MappingNetwork', 'FullyConnectedLayer', 'SynthesisNetwork', 'SynthesisBlock', 'SynthesisLayer', 'ToRGBLayer']))
 
 def _plain(v) -> bool:
     "Is `v` a value the official state dicts hold (numbers, strings, numpy values, containers of them)?"
@@ -315,7 +318,7 @@ def _record_of(m:nn.Module, tensors:dict, src:str, prefix='', init_kwargs=None) 
     st['_buffers'] = collections.OrderedDict((k, v.detach().clone()) for k, v in own.items())
     st['_modules'] = collections.OrderedDict((k, None if c is None else _record_of(c, tensors, src, f'{prefix}{k}.')) for k, c in m._modules.items())
     st['_init_args'], st['_init_kwargs'] = (), _easy(init_kwargs or {})
-    return _Persistent(dict(type='class', version=PERSISTENCE_VERSION, module_src=src, class_name=type(m).__name__, state=st))
+    return _Persistent(dict(type='class', version=PERSISTENCE_VERSION, module_src=src, class_name=getattr(type(m), 'official_name', type(m).__name__), state=st))
 
 def write_official_pickle(path:Path,                 # destination (written atomically)
                           G=None, D=None, G_ema=None, # kit networks (any may be None)
@@ -323,13 +326,14 @@ def write_official_pickle(path:Path,                 # destination (written atom
                           G_kwargs:dict=None,         # the official constructor arguments of G and G_ema (`official_generator_kwargs`)
                           D_kwargs:dict=None,         # those of D (`official_discriminator_kwargs`)
                           training_set_kwargs:dict=None, # stored as is
-                          sources:dict=None,          # module source per network ('G', 'D', 'augment_pipe'); default: `STANDIN_SOURCES`
+                          sources:dict=None,          # module source per network ('G', 'D', 'augment_pipe'); default: `STANDIN_SOURCES` (G2 for a StyleGAN2 G)
                           protocol:int=4) -> Path:    # pickle protocol (the official files use Python's default: 3 or 4)
     "Write kit networks as an official-layout network pickle (records with stand-in module sources): the fixture `load_official` is tested on."
     src, data = dict(STANDIN_SOURCES, **(sources or {})), {}
     for k, m, kind, kw in (('G', G, 'G', G_kwargs), ('D', D, 'D', D_kwargs), ('G_ema', G_ema, 'G', G_kwargs), ('augment_pipe', augment_pipe, 'augment_pipe', None)):
         if m is None: data[k] = None; continue
         if kind == 'augment_pipe': kw = dict(m.mult)   # the official train.py passes the bgc multipliers only
+        if kind == 'G' and type(m).__name__ == 'StyleGAN2Generator' and 'G' not in (sources or {}): kind = 'G2'
         data[k] = _record_of(m, d_tensors_to_official(m.state_dict()) if kind == 'D' else m.state_dict(), src[kind], init_kwargs=kw)
     data['training_set_kwargs'] = dict(training_set_kwargs) if training_set_kwargs is not None else None
     buf = io.BytesIO(); _OfficialPickler(buf, protocol).dump(data)
@@ -372,6 +376,7 @@ class OfficialSnapshot:
 
     def gan_keys(self) -> dict:
         "The kit's architecture `gan` keys of the generator (StyleGAN3 only)."
+        if self.family != 'stylegan3': raise OfficialPickleError(f"{self.path} holds a StyleGAN2 generator, which the kit can sample but not train: it has no gan keys")
         return gan_keys(kit_generator_kwargs(self.G_kwargs))
 
 def _load_tensors(module:nn.Module, t:dict, what:str, path):
@@ -416,7 +421,7 @@ def load_official(path:Path,                     # an official network pickle
             try: kk = kit_generator_kwargs(data[k].init_kwargs, data[k].init_args)
             except OfficialPickleError as e: raise OfficialPickleError(f"{path}: {e}") from None
             setattr(snap, k, _load_tensors(Generator(**kk), record_tensors(data[k]), k, path))
-        elif k == 'G' or data.get('G') is None: notes.append("G, G_ema: StyleGAN2 generators are recognised but not built: the kit has StyleGAN3's synthesis network only (its D, mapping and ADA p are read)")
+        else: setattr(snap, k, stylegan2_generator(data[k], path))
     if data.get('D') is not None:
         try: dk, snap.freeze_layers = kit_discriminator_kwargs(data['D'].init_kwargs, data['D'].init_args)
         except OfficialPickleError as e: raise OfficialPickleError(f"{path}: {e}") from None
@@ -426,7 +431,126 @@ def load_official(path:Path,                     # an official network pickle
     if snap.kimg is None: notes.append(f"kimg: the file name does not say (official snapshots are named network-snapshot-<kimg>.pkl)")
     return snap
 
-# %% ../../nbs/01g_sg3_official.ipynb #7f3640e3
+# %% ../../nbs/01g_sg3_official.ipynb #0960e463
+def _bias_act(x, b, lrelu:bool, gain=1., clamp=None):
+    "Bias, optional leaky ReLU (slope 0.2, gain sqrt 2), extra gain and clamp, as StyleGAN2's layers apply them."
+    x = x + b.reshape(1, -1, 1, 1).to(x.dtype)
+    if lrelu: x = F.leaky_relu(x, 0.2) * math.sqrt(2)
+    if gain != 1: x = x * gain
+    return x if clamp is None else x.clamp(-clamp * gain, clamp * gain)
+
+def _modconv2(x, weight, styles, demodulate=True, up=1, f=None, padding=0):
+    "StyleGAN2's modulated convolution: per-sample weights (styles x weight, demodulated), optionally after a x`up` zero-insertion + FIR."
+    B, (O, I, k, _) = x.shape[0], weight.shape
+    w = weight[None] * styles[:, None, :, None, None]
+    if demodulate: w = w * (w.square().sum([2, 3, 4], keepdim=True) + 1e-8).rsqrt()
+    w, x = w.reshape(B * O, I, k, k).to(x.dtype), x.reshape(1, B * I, *x.shape[2:])
+    if up > 1:
+        lo, hi = padding + (f.shape[-1] + up - 1) // 2, padding + (f.shape[-1] - up) // 2
+        x = F.conv2d(upfirdn2d_ref(x, f, up=up, padding=(lo, hi, lo, hi), gain=up ** 2), w.flip([2, 3]), groups=B)
+    else: x = F.conv2d(x, w, padding=padding, groups=B)
+    return x.reshape(B, O, *x.shape[2:])
+
+class SG2SynthesisLayer(nn.Module):
+    "StyleGAN2 modulated 3x3 convolution (+ noise, bias, leaky ReLU); official name SynthesisLayer."
+    official_name = 'SynthesisLayer'
+    def __init__(self, in_channels, out_channels, w_dim, resolution, up=1, use_noise=True, conv_clamp=None, kernel_size=3):
+        super().__init__()
+        self.in_channels, self.out_channels, self.resolution, self.up, self.use_noise, self.conv_clamp, self.padding = in_channels, out_channels, resolution, up, use_noise, conv_clamp, kernel_size // 2
+        self.register_buffer('resample_filter', torch.outer(*[torch.tensor([1., 3, 3, 1]) / 8] * 2))
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        if use_noise: self.register_buffer('noise_const', torch.randn([resolution, resolution])); self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+
+    def forward(self, x, w, noise_mode='const', gain=1):
+        x = _modconv2(x, self.weight, self.affine(w), up=self.up, f=self.resample_filter, padding=self.padding)
+        if self.use_noise and noise_mode != 'none':
+            x = x + (self.noise_const if noise_mode == 'const' else torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device)) * self.noise_strength
+        return _bias_act(x, self.bias, True, gain, self.conv_clamp)
+
+class SG2ToRGB(nn.Module):
+    "StyleGAN2 RGB layer: modulated 1x1 convolution without demodulation, bias; official name ToRGBLayer."
+    official_name = 'ToRGBLayer'
+    def __init__(self, in_channels, out_channels, w_dim, conv_clamp=None):
+        super().__init__()
+        self.conv_clamp, self.weight_gain = conv_clamp, 1 / math.sqrt(in_channels)
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 1, 1]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+    def forward(self, x, w): return _bias_act(_modconv2(x, self.weight, self.affine(w) * self.weight_gain, demodulate=False), self.bias, False, 1, self.conv_clamp)
+
+class SG2SynthesisBlock(nn.Module):
+    "One StyleGAN2 resolution: (constant or x2 conv0), conv1, RGB output added to the up-sampled image below; official name SynthesisBlock."
+    official_name = 'SynthesisBlock'
+    def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, is_last, architecture='skip', conv_clamp=256, use_noise=True):
+        super().__init__()
+        self.in_channels, self.resolution, self.is_last, self.architecture = in_channels, resolution, is_last, architecture
+        self.register_buffer('resample_filter', torch.outer(*[torch.tensor([1., 3, 3, 1]) / 8] * 2))
+        if in_channels == 0: self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else: self.conv0 = SG2SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2, use_noise=use_noise, conv_clamp=conv_clamp)
+        self.conv1 = SG2SynthesisLayer(out_channels, out_channels, w_dim, resolution, use_noise=use_noise, conv_clamp=conv_clamp)
+        self.num_conv, self.num_torgb = 1 + (in_channels != 0), int(is_last or architecture == 'skip')
+        if self.num_torgb: self.torgb = SG2ToRGB(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
+
+    def forward(self, x, img, ws, noise_mode='const'):
+        w = iter(ws.unbind(1))
+        if self.in_channels == 0: x = self.conv1(self.const[None].repeat(ws.shape[0], 1, 1, 1), next(w), noise_mode)
+        else: x = self.conv1(self.conv0(x, next(w), noise_mode), next(w), noise_mode)
+        if img is not None: img = upfirdn2d_ref(img, self.resample_filter, up=2, padding=(2, 1, 2, 1), gain=4)
+        if self.num_torgb: y = self.torgb(x, next(w)); img = y if img is None else img + y
+        return x, img
+
+class SG2SynthesisNetwork(nn.Module):
+    "StyleGAN2 synthesis: blocks b4 ... b<R>; official name SynthesisNetwork."
+    official_name = 'SynthesisNetwork'
+    def __init__(self, w_dim, img_resolution, img_channels, channel_base=32768, channel_max=512, **block_kwargs):
+        super().__init__()
+        self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
+        self.block_resolutions = [2 ** i for i in range(2, int(math.log2(img_resolution)) + 1)]
+        ch = {r: min(channel_base // r, channel_max) for r in self.block_resolutions}
+        self.num_ws = 0
+        for r in self.block_resolutions:
+            b = SG2SynthesisBlock(ch[r // 2] if r > 4 else 0, ch[r], w_dim, r, img_channels, is_last=r == img_resolution, **block_kwargs)
+            self.num_ws += b.num_conv + (b.num_torgb if r == img_resolution else 0); setattr(self, f'b{r}', b)
+
+    def forward(self, ws, noise_mode='const'):
+        x = img = None; i = 0
+        for r in self.block_resolutions:
+            b = getattr(self, f'b{r}'); x, img = b(x, img, ws[:, i:i + b.num_conv + b.num_torgb], noise_mode); i += b.num_conv
+        return img
+
+SG2_SYNTHESIS = dict(channel_base=None, channel_max=None, conv_clamp=None, architecture=('skip', 'orig'), use_noise=None, num_fp16_res='ignored',
+                     fp16_channels_last='ignored', fused_modconv_default='ignored', resample_filter=([1, 3, 3, 1],))   # accepted options: values allowed (None = any)
+
+class StyleGAN2Generator(nn.Module):
+    "The StyleGAN2(-ADA) generator of an official pickle (mapping + synthesis), for reading only: `G(z, c)` -> images; official name Generator."
+    official_name = 'Generator'
+    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs={}, **synthesis_kwargs):
+        super().__init__()
+        bad = [f'{k}={v!r}' for k, v in synthesis_kwargs.items() if k not in SG2_SYNTHESIS or (isinstance(SG2_SYNTHESIS[k], tuple) and v not in SG2_SYNTHESIS[k])]
+        mk = {k: v for k, v in mapping_kwargs.items() if not (k in ('embed_features', 'layer_features') and v is None or (k, v) == ('activation', 'lrelu'))}
+        bad += [f'mapping_kwargs.{k}={v!r}' for k, v in mk.items() if k not in MAPPING]
+        if bad: raise OfficialPickleError(f"the StyleGAN2 generator's constructor arguments {', '.join(bad)} have no counterpart here (supported: architecture skip or orig, the [1,3,3,1] filter)")
+        self.z_dim, self.c_dim, self.w_dim, self.img_resolution, self.img_channels = z_dim, c_dim, w_dim, img_resolution, img_channels
+        self.synthesis = SG2SynthesisNetwork(w_dim, img_resolution, img_channels, **{k: v for k, v in synthesis_kwargs.items() if SG2_SYNTHESIS[k] != 'ignored' and k != 'resample_filter'})
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **dict(dict(num_layers=8), **mk))
+
+    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='const', **kw):   # `kw`: the kit's update_emas/impl, unused
+        return self.synthesis(self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff), noise_mode)
+
+def stylegan2_generator(rec:Record, # a StyleGAN2 generator record
+                        path=''     # the pickle (for messages)
+                       ) -> StyleGAN2Generator:
+    "A `StyleGAN2Generator` from a stylegan2-ada-pytorch (or stylegan3 repository `stylegan2` config) generator record."
+    kw = dict(zip(G_TOP, rec.init_args), **rec.init_kwargs)
+    if 'synthesis_kwargs' in kw: kw.update(dict(conv_clamp=None), **kw.pop('synthesis_kwargs'))   # stylegan2-ada-pytorch: one dict, and no clamp unless set
+    try: G = StyleGAN2Generator(**kw)
+    except TypeError as e: raise OfficialPickleError(f"{path}: the StyleGAN2 generator's constructor arguments do not fit ({e})") from None
+    return _load_tensors(G, record_tensors(rec), 'StyleGAN2 generator', path)
+
+# %% ../../nbs/01g_sg3_official.ipynb #a48b7453
 EXPORT_FORMAT = 'ssgnet_nb official-layout export 1'
 
 def export_official(checkpoint:Path, # a kit training checkpoint (`network-snapshot-*.pt` of `train_loop`)
