@@ -370,6 +370,7 @@ def served_splits(name:str,     # Dataset name
                   df:pd.DataFrame # Rows of the main manifest or of one of its views
                  ) -> pd.DataFrame:
     "`df` with val rows held out of train by `carve_val` when the prepared folder has no val rows (the held-out ids are chosen on the main manifest; a view's row follows the image its id starts with)."
+    if (df.split == 'val').any(): return df
     main = load_manifest(name, root)
     if (main.split == 'val').any() or not (main.split == 'train').any(): return df
     tr = main[main.split == 'train']

@@ -152,11 +152,14 @@ def temp_dir(dest:Path, # The folder being prepared
 @contextlib.contextmanager
 def dir_lock(folder:Path # An existing folder
             ):
-    "Hold an exclusive lock on `folder` itself (`flock` on the directory, so no lock file is left behind)."
+    "Hold an exclusive lock on `folder` itself (`flock` on the directory, so no lock file is left behind; a lock file where the file system cannot lock a directory)."
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try: fcntl.flock(fd, fcntl.LOCK_EX); locked = True
+        except OSError: locked = False   # e.g. NFS, which locks only files opened for writing
+        if locked: yield
+        else:
+            with file_lock(Path(folder)/'.ssgnet.lock'): yield
     finally: os.close(fd)
 
 def clean_stale(dest:Path # The folder being prepared

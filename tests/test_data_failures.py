@@ -364,3 +364,14 @@ def test_items_holds_out_val_for_a_folder_without_val(tmp_path):
     pv = data.items('kvasir', 'val', task='classification')
     assert len(pv) and {i.rsplit('_r', 1)[0] for i in pv.id} == val                        # a patch follows its image: no leak into train
     assert not {i.rsplit('_r', 1)[0] for i in data.items('kvasir', 'train', task='classification').id} & val
+
+def test_swap_lock_falls_back_to_a_lock_file(kv, tmp_path, monkeypatch):
+    "Where a directory cannot be locked (NFS), the swap takes a lock file instead and still completes."
+    import fcntl
+    real = fcntl.flock
+    def no_dirs(fd, op):
+        if stat.S_ISDIR(os.fstat(fd if isinstance(fd, int) else fd.fileno()).st_mode): raise OSError(9, 'Bad file descriptor')
+        return real(fd, op)
+    monkeypatch.setattr(fcntl, 'flock', no_dirs)
+    p = prepare('kvasir', kv, sizes=(16,), patch=16)
+    assert len(load_manifest('kvasir', p)) == 4 and (p.parent/'.ssgnet.lock').is_file()
