@@ -110,9 +110,13 @@ def test_wrong_content_is_refused(tmp_path):
     with pytest.raises(OfficialPickleError, match=r"b.pkl: the G record's tensors do not fit the kit's network built from its constructor arguments"): load_official(_rewrite(recs, tmp_path/'b.pkl'))
     recs['G'].state['_init_kwargs'].update(w_dim=8, architecture='skip')
     with pytest.raises(OfficialPickleError, match=r"c.pkl: the generator's constructor arguments architecture have no counterpart"): load_official(_rewrite(recs, tmp_path/'c.pkl'))
+    recs['G'].state['_init_kwargs'].update(architecture=None, channel_base='x'); del recs['G'].state['_init_kwargs']['architecture']
+    with pytest.raises(OfficialPickleError, match=r"d.pkl: the G record's constructor arguments cannot build the kit's network \(TypeError"): load_official(_rewrite(recs, tmp_path/'d.pkl'))
+    recs['G'].state['_init_kwargs'] = [1, 2]
+    with pytest.raises(OfficialPickleError, match=r"e.pkl was not loaded: the record of class Generator has malformed _init_kwargs"): load_official(_rewrite(recs, tmp_path/'e.pkl'))
     with pytest.raises(OfficialPickleError, match='does not exist'): load_official(tmp_path/'missing.pkl')
-    (tmp_path/'d.pkl').write_bytes(pickle.dumps(dict(weights=torch.ones(3))))
-    with pytest.raises(OfficialPickleError, match='holds no generator record'): load_official(tmp_path/'d.pkl')
+    (tmp_path/'f.pkl').write_bytes(pickle.dumps(dict(weights=torch.ones(3))))
+    with pytest.raises(OfficialPickleError, match='holds no generator record'): load_official(tmp_path/'f.pkl')
 
 # ---------------------------------------------------------------- hostile pickles: refused, nothing runs
 

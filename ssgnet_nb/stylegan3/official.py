@@ -144,6 +144,8 @@ class OfficialUnpickler(pickle.Unpickler):
         if meta.get('version') != PERSISTENCE_VERSION: raise _Refused(f"a persistence record has version {meta.get('version')!r}; the official code writes {PERSISTENCE_VERSION}")
         cls, src, st = meta.get('class_name'), meta.get('module_src'), meta.get('state')
         if not (isinstance(cls, str) and cls.isidentifier() and isinstance(st, dict)): raise _Refused("a persistence record lacks a class name or a state dict")
+        kinds = dict(_init_args=(tuple, list), _init_kwargs=dict, _parameters=dict, _buffers=dict, _modules=dict)
+        if bad := [k for k, t in kinds.items() if st.get(k) is not None and not isinstance(st[k], t)]: raise _Refused(f"the record of class {cls} has malformed {', '.join(bad)}")
         why = None if self.allow_unusual_source else source_problem(src, cls)
         if why: raise _Refused(f"the record of class {cls}: {why}")
         self.n_records += 1
@@ -159,7 +161,7 @@ def read_records(path:Path,                    # an official network pickle
         with open(path, 'rb') as f: return OfficialUnpickler(f, allow_unusual_source).load()
     except _Refused as e:
         raise OfficialPickleError(f"{path} was not loaded: {e}. Nothing in it was run; never open it with pickle.load or torch.load(weights_only=False) unless you trust its maker") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, UnicodeDecodeError, MemoryError) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, UnicodeDecodeError, MemoryError, RuntimeError, OverflowError) as e:
         raise OfficialPickleError(f"{path} is not a readable network pickle ({type(e).__name__}: {str(e)[:160]}); it may be truncated or in another format, copy it again") from None
 
 # %% ../../nbs/01g_sg3_official.ipynb #d85a8194
@@ -167,6 +169,7 @@ def record_tensors(rec:Record, # a record (tree)
                    prefix=''   # name prefix of `rec`'s tensors
                   ) -> dict:
     "Every parameter and buffer of a record tree by its dotted name, as `state_dict` names them."
+    if prefix.count('.') > 16: raise OfficialPickleError(f"{rec.class_name} record: sub-modules nest deeper than any network's ({prefix[:80]}...)")
     out = {}
     for part in ('_parameters', '_buffers'):
         for k, v in (rec.state.get(part) or {}).items():
@@ -379,16 +382,23 @@ class OfficialSnapshot:
         if self.family != 'stylegan3': raise OfficialPickleError(f"{self.path} holds a StyleGAN2 generator, which the kit can sample but not train: it has no gan keys")
         return gan_keys(kit_generator_kwargs(self.G_kwargs))
 
-def _load_tensors(module:nn.Module, t:dict, what:str, path):
+def _load_tensors(module:nn.Module, t:dict, what:str):
     "Copy `t` into `module`: every name and shape must agree, and nothing may be left over."
     want = module.state_dict()
     missing, extra = [k for k in want if k not in t], [k for k in t if k not in want]
     shape = [f"{k} {tuple(t[k].shape)} there, {tuple(v.shape)} here" for k, v in want.items() if k in t and t[k].shape != v.shape]
     if missing or extra or shape:
-        raise OfficialPickleError(f"{path}: the {what} record's tensors do not fit the kit's network built from its constructor arguments "
+        raise OfficialPickleError(f"the {what} record's tensors do not fit the kit's network built from its constructor arguments "
                                   f"(missing {missing[:4]}, unexpected {extra[:4]}, shape {shape[:4]}); the file is damaged or from a modified network")
     module.load_state_dict({k: t[k].to(want[k].dtype) for k in want})
     return module.eval().requires_grad_(False)
+
+def _build(path, what:str, fn):
+    "`fn()`, with any failure to build network `what` from its record said as an `OfficialPickleError` naming the file."
+    try: return fn()
+    except OfficialPickleError as e: raise OfficialPickleError(f"{path}: {e}") from None
+    except (TypeError, ValueError, AssertionError, ArithmeticError, RuntimeError, KeyError, AttributeError, IndexError, MemoryError) as e:
+        raise OfficialPickleError(f"{path}: the {what} record's constructor arguments cannot build the kit's network ({type(e).__name__}: {str(e)[:160]}); the file is damaged or not an official network") from None
 
 _AUG_KIT = set(inspect.signature(AugmentPipe).parameters)
 
@@ -412,22 +422,17 @@ def load_official(path:Path,                     # an official network pickle
     for k, want in (('G', 'Generator'), ('G_ema', 'Generator'), ('D', 'Discriminator'), ('augment_pipe', 'AugmentPipe')):
         if data.get(k) is not None and not (isinstance(data[k], Record) and data[k].class_name == want):
             raise OfficialPickleError(f"{path}: {k} is a {getattr(data[k], 'class_name', type(data[k]).__name__)}, not an official {want}")
-    m = SNAPSHOT_KIMG.search(path.name)
-    snap = OfficialSnapshot(path, generator_family(grec), kimg=float(m.group(1)) if m else None, G_kwargs=dict(zip(G_TOP, grec.init_args), **grec.init_kwargs), notes=notes,
-                            training_set_kwargs=_plain_dict(data['training_set_kwargs']) if isinstance(data.get('training_set_kwargs'), dict) else None)
+    m, tsk = SNAPSHOT_KIMG.search(path.name), data.get('training_set_kwargs')
+    snap = _build(path, 'G', lambda: OfficialSnapshot(path, generator_family(grec), kimg=float(m.group(1)) if m else None, G_kwargs=dict(zip(G_TOP, grec.init_args), **grec.init_kwargs),
+                                                      notes=notes, training_set_kwargs=_plain_dict(tsk) if isinstance(tsk, dict) else None))
+    sg3 = lambda r, k: _load_tensors(Generator(**kit_generator_kwargs(r.init_kwargs, r.init_args)), record_tensors(r), k)
     for k in ('G', 'G_ema'):
-        if data.get(k) is None: continue
-        if snap.family == 'stylegan3':
-            try: kk = kit_generator_kwargs(data[k].init_kwargs, data[k].init_args)
-            except OfficialPickleError as e: raise OfficialPickleError(f"{path}: {e}") from None
-            setattr(snap, k, _load_tensors(Generator(**kk), record_tensors(data[k]), k, path))
-        else: setattr(snap, k, stylegan2_generator(data[k], path))
-    if data.get('D') is not None:
-        try: dk, snap.freeze_layers = kit_discriminator_kwargs(data['D'].init_kwargs, data['D'].init_args)
-        except OfficialPickleError as e: raise OfficialPickleError(f"{path}: {e}") from None
-        snap.D_kwargs = dict(zip(('c_dim', 'img_resolution', 'img_channels'), data['D'].init_args), **data['D'].init_kwargs)
-        snap.D = _load_tensors(Discriminator(**dk), d_tensors_to_kit(record_tensors(data['D'])), 'D', path)
-    if data.get('augment_pipe') is not None: snap.augment_pipe = _augment(data['augment_pipe'], notes); snap.ada_p = float(snap.augment_pipe.p)
+        if data.get(k) is not None: setattr(snap, k, _build(path, k, lambda: sg3(data[k], k) if snap.family == 'stylegan3' else stylegan2_generator(data[k])))
+    if (r := data.get('D')) is not None:
+        dk, snap.freeze_layers = _build(path, 'D', lambda: kit_discriminator_kwargs(r.init_kwargs, r.init_args))
+        snap.D_kwargs = dict(zip(('c_dim', 'img_resolution', 'img_channels'), r.init_args), **r.init_kwargs)
+        snap.D = _build(path, 'D', lambda: _load_tensors(Discriminator(**dk), d_tensors_to_kit(record_tensors(r)), 'D'))
+    if data.get('augment_pipe') is not None: snap.augment_pipe = _build(path, 'augment_pipe', lambda: _augment(data['augment_pipe'], notes)); snap.ada_p = float(snap.augment_pipe.p)
     if snap.kimg is None: notes.append(f"kimg: the file name does not say (official snapshots are named network-snapshot-<kimg>.pkl)")
     return snap
 
@@ -540,15 +545,12 @@ class StyleGAN2Generator(nn.Module):
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode='const', **kw):   # `kw`: the kit's update_emas/impl, unused
         return self.synthesis(self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff), noise_mode)
 
-def stylegan2_generator(rec:Record, # a StyleGAN2 generator record
-                        path=''     # the pickle (for messages)
+def stylegan2_generator(rec:Record # a StyleGAN2 generator record
                        ) -> StyleGAN2Generator:
     "A `StyleGAN2Generator` from a stylegan2-ada-pytorch (or stylegan3 repository `stylegan2` config) generator record."
     kw = dict(zip(G_TOP, rec.init_args), **rec.init_kwargs)
     if 'synthesis_kwargs' in kw: kw.update(dict(conv_clamp=None), **kw.pop('synthesis_kwargs'))   # stylegan2-ada-pytorch: one dict, and no clamp unless set
-    try: G = StyleGAN2Generator(**kw)
-    except TypeError as e: raise OfficialPickleError(f"{path}: the StyleGAN2 generator's constructor arguments do not fit ({e})") from None
-    return _load_tensors(G, record_tensors(rec), 'StyleGAN2 generator', path)
+    return _load_tensors(StyleGAN2Generator(**kw), record_tensors(rec), 'StyleGAN2 generator')
 
 # %% ../../nbs/01g_sg3_official.ipynb #a48b7453
 EXPORT_FORMAT = 'ssgnet_nb official-layout export 1'
@@ -569,6 +571,5 @@ def load_exported(path:Path) -> dict:
     "The kit's G, G_ema and D (eval mode) from a file written by `export_official`."
     d = load_checkpoint(path)
     if d.get('format') != EXPORT_FORMAT: raise OfficialPickleError(f"{path} is not a file written by export_official (format {d.get('format')!r})")
-    kk, (dk, _) = kit_generator_kwargs(d['G_kwargs']), kit_discriminator_kwargs(d['D_kwargs'])
-    return dict(G=_load_tensors(Generator(**kk), d['G'], 'G', path), G_ema=_load_tensors(Generator(**kk), d['G_ema'], 'G_ema', path),
-                D=_load_tensors(Discriminator(**dk), d_tensors_to_kit(d['D']), 'D', path))
+    kk, (dk, _) = _build(path, 'G', lambda: (kit_generator_kwargs(d['G_kwargs']), kit_discriminator_kwargs(d['D_kwargs'])))
+    return {k: _build(path, k, lambda: _load_tensors(Discriminator(**dk), d_tensors_to_kit(d[k]), k) if k == 'D' else _load_tensors(Generator(**kk), d[k], k)) for k in ('G', 'G_ema', 'D')}
