@@ -72,7 +72,7 @@ def source_problem(src:str,        # a record's module source
     for s in tree.body:
         if isinstance(s, _DEFS) or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str)): continue
         if isinstance(s, (ast.Assign, ast.AnnAssign)) and s.value is not None and _literal(s.value): continue
-        return f"its module source runs a statement when loaded (line {s.lineno}: {ast.get_source_segment(src.lstrip(chr(0xfeff)), s)[:80]!r}), which the official network modules never do"
+        return f"its module source runs a statement when loaded (line {s.lineno}: {(ast.get_source_segment(src.lstrip(chr(0xfeff)), s) or '')[:80]!r}), which the official network modules never do"
     if not any(isinstance(s, ast.ClassDef) and s.name == class_name for s in tree.body): return f"its module source does not define class {class_name}"
 
 # %% ../../nbs/01g_sg3_official.ipynb #80251cdc
