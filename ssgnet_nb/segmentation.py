@@ -15,14 +15,14 @@ from .data import items, read_image, read_mask, write_png, resize_image, resize_
 from .pool import Pool, pool_images
 
 # %% auto #0
-__all__ = ['METRIC_DEFS', 'LOSSES', 'TRANSUNET_PRESETS', 'MODELS', 'MEAN', 'STD', 'SPLITS', 'TABLE_COLS', 'N_BOOT', 'FIGURES',
-           'confusion', 'hd95', 'seg_metrics', 'fg_prob', 'class_probs', 'soft_dice_loss', 'tvmf_similarity',
-           'tvmf_dice_loss', 'SegLoss', 'local_weights', 'make_encoder', 'unet_model', 'TransUNet', 'vmunet_preset',
-           'segmentation_config', 'build_model', 'to_input', 'check_task', 'mask_items', 'load_real', 'pool_need',
-           'use_pool', 'SegSet', 'predict', 'pooled_class_dice', 'train_model', 'pseudo_labels', 'options_label',
-           'run_seed', 'rounds_df', 'paper_table', 'read_counts', 'dsc_interval', 'round_intervals', 'plot_rounds',
-           'qualitative_grid', 'pseudo_grid', 'stage_figures', 'run_segmentation', 'expected_time', 'segmentation_plan',
-           'SegmentationResult', 'seg_headline', 'finished_run', 'read_segmentation']
+__all__ = ['METRIC_DEFS', 'LOSSES', 'TRANSUNET_PRESETS', 'MODELS', 'VMAMBA_WEIGHTS', 'MEAN', 'STD', 'SPLITS', 'TABLE_COLS',
+           'N_BOOT', 'FIGURES', 'confusion', 'hd95', 'seg_metrics', 'fg_prob', 'class_probs', 'soft_dice_loss',
+           'tvmf_similarity', 'tvmf_dice_loss', 'SegLoss', 'local_weights', 'make_encoder', 'unet_model', 'TransUNet',
+           'vmunet_preset', 'segmentation_config', 'build_model', 'to_input', 'check_task', 'mask_items', 'load_real',
+           'pool_need', 'use_pool', 'SegSet', 'predict', 'pooled_class_dice', 'train_model', 'pseudo_labels',
+           'options_label', 'run_seed', 'rounds_df', 'paper_table', 'read_counts', 'dsc_interval', 'round_intervals',
+           'plot_rounds', 'qualitative_grid', 'pseudo_grid', 'stage_figures', 'run_segmentation', 'expected_time',
+           'segmentation_plan', 'SegmentationResult', 'seg_headline', 'finished_run', 'read_segmentation']
 
 # %% ../nbs/04_segmentation.ipynb #02cf044b
 def _div(a, b, empty=1.0):
@@ -269,6 +269,7 @@ class TransUNet(nn.Module):
 
 # %% ../nbs/04_segmentation.ipynb #cb53c981
 MODELS = ('unet', 'transunet', 'vmunet')
+VMAMBA_WEIGHTS = 'vmamba_small_e238_ema'   # the VMamba ImageNet checkpoint VM-UNet's encoder starts from, as <pretrained_dir>/<this>.pth
 
 def _vmunet():
     "The VM-UNet module, or a `ConfigError` when this version of the kit has none."
@@ -288,7 +289,9 @@ def segmentation_config(cfg:dict # Resolved configuration (`resolve_config(profi
     cfg = copy.deepcopy(cfg); s = cfg['segmentation']
     if s['model'] not in MODELS: raise ConfigError(f"segmentation.model = {s['model']!r} is not allowed: expected one of {', '.join(MODELS)}")
     if s['model'] == 'transunet' and s['transunet_size']: s['size'] = s['transunet_size']
-    if s['model'] == 'vmunet': _vmunet()
+    if s['model'] == 'vmunet':
+        _vmunet()
+        if s['size'] % 32: raise ConfigError(f"segmentation.size = {s['size']} is not allowed with model vmunet: VM-UNet needs a multiple of 32 (32, 64, ... 256 px)")
     return cfg
 
 def build_model(cfg:dict,   # Resolved configuration (its `segmentation` section)
@@ -307,7 +310,10 @@ def build_model(cfg:dict,   # Resolved configuration (its `segmentation` section
         return m, dict(model=f'transunet-{preset}', encoder=kw['encoder'], weights=f'CNN {m.weights}; ViT from scratch')
     if s['model'] == 'vmunet':
         v = _vmunet(); preset = vmunet_preset(cfg.get('profile'), v.VMUNET_PRESETS)
-        return v.vmunet_model(preset, 3, n_out), dict(model=f'vmunet-{preset}', encoder='VSS blocks', weights='from scratch')
+        m, w = v.vmunet_model(preset, 3, n_out), 'from scratch'
+        if s['pretrained'] and preset == 'paper' and (f := local_weights(VMAMBA_WEIGHTS)):   # the checkpoint's widths are the paper preset's
+            r = v.load_vmamba_encoder(m, f); w = f"local {f.name} ({r['encoder']} encoder + {r['decoder']} decoder tensors)"
+        return m, dict(model=f'vmunet-{preset}', encoder='VSS blocks', weights=w)
     raise ConfigError(f"segmentation.model = {s['model']!r} is not allowed: expected one of {', '.join(MODELS)}")
 
 # %% ../nbs/04_segmentation.ipynb #63e7b90f
@@ -532,7 +538,7 @@ def paper_table(df:pd.DataFrame, # `rounds_df` output
         rows.append(row)
     return pd.DataFrame(rows)
 
-# %% ../nbs/04_segmentation.ipynb #46769596
+# %% ../nbs/04_segmentation.ipynb #2b697cd6
 N_BOOT = 2000
 
 def read_counts(folder:Path, # A run folder
@@ -587,7 +593,7 @@ def round_intervals(folder:Path,          # A finished run folder
         rows.append(row)
     return pd.DataFrame(rows)
 
-# %% ../nbs/04_segmentation.ipynb #5db876ce
+# %% ../nbs/04_segmentation.ipynb #a45db736
 FIGURES = dict(dice_rounds='dice_rounds.png', qualitative='qualitative.png', pseudo_labels='pseudo_labels.png')
 
 def plot_rounds(iv:pd.DataFrame,  # `round_intervals` output
@@ -686,7 +692,7 @@ def run_segmentation(dataset:str,      # Dataset with masks
              seeds=list(s['seeds']), figures={k: p.name for k, p in figs.items()})
     return run
 
-# %% ../nbs/04_segmentation.ipynb #24fe013c
+# %% ../nbs/04_segmentation.ipynb #997016e5
 def expected_time(stage:str,      # Stage name, as in BENCHMARKS.md's demo table
                   profile:str,    # Profile about to run
                   bench:Path=None # BENCHMARKS.md (default: beside settings.ini, else beside the package)
@@ -718,7 +724,7 @@ def segmentation_plan(dataset:str,        # Dataset with masks
         f"options: {options_label(s) or 'none (the published loop)'}",
         f"expected time: {expected_time('segmentation', c['profile'])}"])
 
-# %% ../nbs/04_segmentation.ipynb #86af9a81
+# %% ../nbs/04_segmentation.ipynb #40ab5cda
 @dataclasses.dataclass
 class SegmentationResult:
     "A finished segmentation run, read back from its folder only."

@@ -147,6 +147,23 @@ def test_transunet_tiny_shapes(env):
     assert net.weights == 'from scratch'
     with pytest.raises(SSGNetError): S.TransUNet(2, 40, **S.TRANSUNET_PRESETS['tiny'])
 
+def test_vmunet_wired_by_profile(env):
+    v = pytest.importorskip('ssgnet_nb.vmunet')
+    for prof, preset in (('smoke', 'tiny'), ('demo', 'cpu'), ('cpu', 'cpu'), ('paper', 'paper')):
+        assert S.vmunet_preset(prof, v.VMUNET_PRESETS) == preset
+    cfg = S.segmentation_config(resolve_config('smoke', 'segmentation', dataset='demo', model='vmunet'))
+    net, desc = S.build_model(cfg, 1)
+    assert desc == dict(model='vmunet-tiny', encoder='VSS blocks', weights='from scratch')
+    with torch.no_grad(): assert net.eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 1, 32, 32)
+    with pytest.raises(ConfigError, match='multiple of 32'): S.segmentation_config(resolve_config('smoke', 'segmentation', dataset='demo', model='vmunet', size=48))
+    # the paper preset starts its encoder from a local VMamba checkpoint when there is one (here: a stand-in with the right names and shapes)
+    paper = resolve_config('paper', 'segmentation', dataset='demo', model='vmunet')
+    enc = {k: torch.full_like(t, 0.5) for k, t in v.vmunet_model('paper', 3, 1).state_dict().items() if k.startswith('layers.')}
+    (env/'pretrained').mkdir(); torch.save({'model': enc}, env/'pretrained'/f'{S.VMAMBA_WEIGHTS}.pth')
+    net, desc = S.build_model(paper, 1)
+    assert desc['model'] == 'vmunet-paper' and desc['weights'].startswith(f'local {S.VMAMBA_WEIGHTS}.pth')
+    k = next(iter(enc)); assert torch.equal(net.state_dict()[k], enc[k])
+
 def test_local_weights_only(env):
     m, src = S.make_encoder('resnet18', pretrained=True)
     assert src == 'from scratch'
