@@ -339,7 +339,7 @@ def plot_curve(df:pd.DataFrame,        # `snapshot_curve` rows (optionally a `cl
     ax.set_title(title, fontsize=9); fig.tight_layout()
     return fig
 
-# %% ../nbs/05_fid.ipynb #394944d2
+# %% ../nbs/05_fid.ipynb #c9c66478
 def pool_class_folder(pool:Pool,  # The synthetic pool
                       label:str,  # Class
                       dest:Path   # Folder to fill (links, or copies across file systems)
@@ -401,10 +401,10 @@ def run_fid(dataset:str,      # Dataset
     run.log(f"GAN training curve: {'from ' if curve is not None else 'not shown: '}{src}")
     run.done(metric=space.metric, kid_metric=space.kid_name, network=space.network, network_sha256=space.sha256, mode=space.mode, dims=space.dims,
              device=str(dev), classes=classes, gan_curve=src if curve is not None else None, gan_curve_note=None if curve is not None else src,
-             wall_s=round(time.time() - t0, 1))
+             wall_sec=round(time.time() - t0, 1))
     return run
 
-# %% ../nbs/05_fid.ipynb #4be0fcc7
+# %% ../nbs/05_fid.ipynb #0b3d5b07
 @dataclasses.dataclass
 class FidResult:
     "A finished FID run, read back from its folder only."
@@ -441,11 +441,11 @@ def read_fid(run # A finished FID run (`RunDir` or its folder)
     rd = lambda f: pd.read_csv(run.path/f, keep_default_na=False, na_values=['']) if (run.path/f).is_file() else None
     dist = rd('distances.csv')
     figs = {p.stem: p for p in sorted(run.path.glob('grid_*.png'))} | ({'gan_curve': run.path/'gan_curve.png'} if (run.path/'gan_curve.png').is_file() else {})
-    return FidResult(run.name, cfg.get('profile'), cfg.get('dataset'), summ.get('wall_s'), run.path, summ.get('metric'),
+    return FidResult(run.name, cfg.get('profile'), cfg.get('dataset'), summ.get('wall_sec'), run.path, summ.get('metric'),
                      pd.read_csv(run.path/'table.csv', keep_default_na=False), dist, rd('definitions.csv'), rd('gan_curve.csv'),
                      summ.get('gan_curve') or summ.get('gan_curve_note'), figs, fid_headline(dist), next(iter(figs.values()), None))
 
-# %% ../nbs/05_fid.ipynb #1d9217fd
+# %% ../nbs/05_fid.ipynb #07296915
 def fid_plan(dataset:str, # Dataset
              cfg:dict     # Resolved configuration
             ) -> str:

@@ -538,7 +538,7 @@ def paper_table(df:pd.DataFrame, # `rounds_df` output
         rows.append(row)
     return pd.DataFrame(rows)
 
-# %% ../nbs/04_segmentation.ipynb #2b697cd6
+# %% ../nbs/04_segmentation.ipynb #61360f10
 N_BOOT = 2000
 
 def read_counts(folder:Path, # A run folder
@@ -593,7 +593,7 @@ def round_intervals(folder:Path,          # A finished run folder
         rows.append(row)
     return pd.DataFrame(rows)
 
-# %% ../nbs/04_segmentation.ipynb #a45db736
+# %% ../nbs/04_segmentation.ipynb #7ae097a5
 FIGURES = dict(dice_rounds='dice_rounds.png', qualitative='qualitative.png', pseudo_labels='pseudo_labels.png')
 
 def plot_rounds(iv:pd.DataFrame,  # `round_intervals` output
@@ -688,11 +688,11 @@ def run_segmentation(dataset:str,      # Dataset with masks
         recs += run_seed(cfg, seed, real, pl, run.path/f'seed_{seed}', run, env['device'], env['precision'])
     df = pd.DataFrame(recs); atomic_write(run.path/'rounds.csv', df.to_csv(index=False))
     figs = stage_figures(run.path, dataset, real['test'], pl, rounds_df(run))
-    run.done(wall_s=round(time.time() - t0, 1), device=str(env['device']), precision=env['precision'], rounds=int(df['round'].max()),
+    run.done(wall_sec=round(time.time() - t0, 1), device=str(env['device']), precision=env['precision'], rounds=int(df['round'].max()),
              seeds=list(s['seeds']), figures={k: p.name for k, p in figs.items()})
     return run
 
-# %% ../nbs/04_segmentation.ipynb #997016e5
+# %% ../nbs/04_segmentation.ipynb #ec182009
 def expected_time(stage:str,      # Stage name, as in BENCHMARKS.md's demo table
                   profile:str,    # Profile about to run
                   bench:Path=None # BENCHMARKS.md (default: beside settings.ini, else beside the package)
@@ -724,7 +724,7 @@ def segmentation_plan(dataset:str,        # Dataset with masks
         f"options: {options_label(s) or 'none (the published loop)'}",
         f"expected time: {expected_time('segmentation', c['profile'])}"])
 
-# %% ../nbs/04_segmentation.ipynb #40ab5cda
+# %% ../nbs/04_segmentation.ipynb #a60efa9c
 @dataclasses.dataclass
 class SegmentationResult:
     "A finished segmentation run, read back from its folder only."
@@ -767,5 +767,5 @@ def read_segmentation(run # A finished segmentation run (`RunDir` or its folder)
     run = finished_run(run, 'segmentation'); cfg, summ = run.config, run.summary
     df = rounds_df(run); iv = round_intervals(run.path, df)
     figs = {k: run.path/f for k, f in FIGURES.items() if (run.path/f).is_file()}
-    return SegmentationResult(run.name, cfg.get('profile'), cfg.get('dataset'), summ.get('wall_s'), run.path, df, paper_table(df, cfg.get('dataset', '')), iv,
+    return SegmentationResult(run.name, cfg.get('profile'), cfg.get('dataset'), summ.get('wall_sec'), run.path, df, paper_table(df, cfg.get('dataset', '')), iv,
                               pd.DataFrame([dict(metric=k, definition=v) for k, v in METRIC_DEFS.items()]), figs, seg_headline(iv), figs.get('dice_rounds'))
