@@ -29,7 +29,7 @@ class ConfigError(SSGNetError, ValueError):
 
 # %% ../nbs/00_core.ipynb #2d9b367a
 SETTINGS_DEFAULTS = dict(data_path='data', runs_path='runs', reports_path='reports', profile='auto', device='auto',
-                         precision='fp32', num_threads='0', inception_weights='', pretrained_dir='pretrained')
+                         precision='fp32', num_threads='0', inception_weights='', pretrained_dir='pretrained', allow_downloads='no')
 PATH_KEYS = ('data_path', 'runs_path', 'reports_path', 'inception_weights', 'pretrained_dir')
 PRECISIONS = ('fp32', 'bf16', 'auto')
 
@@ -56,6 +56,7 @@ def _check_settings(res:dict, origin:dict):
     res['num_threads'] = n
     if res['precision'] not in PRECISIONS: bad('precision', f"one of {', '.join(PRECISIONS)}")
     if not re.fullmatch(r'auto|cpu|mps|cuda(:\d+)?', res['device']): bad('device', 'auto, cpu, mps, cuda or cuda:N')
+    if str(res['allow_downloads']).lower() not in ('yes', 'no', 'true', 'false', '1', '0'): bad('allow_downloads', 'yes or no')
 
 def get_settings(path:Path=None, # A settings.ini to read (default: `find_settings()`)
                  env:dict=None   # Environment to read `SSGNET_*` overrides from (default: `os.environ`)
@@ -171,6 +172,11 @@ class GanConfig:
     pool_per_class:int|None = _f(8, 'pool images per class (None: pool_total split over classes, at least what balancing +50 % needs)', lo=1)
     pool_total:int|None = _f(16, 'pool images in all when pool_per_class is None', lo=1)
     jobs:int|None = _f(None, 'class generators trained at once (None: one per CPU core)', lo=1)
+    freeze_d:int = _f(0, "Freeze-D: D's first N layers get no updates (counted as the official --freezed)", lo=0)
+    init_kimg:float|None = _f(None, "image counter of a run started from gan.init, in kimg (None: keep the start's; 0 resets)", lo=0)
+    init_ada_p:float|None = _f(None, "ADA p of a run started from gan.init (None: keep the start's)", lo=0, hi=1)
+    init_ema_rampup:bool = _f(True, 'EMA ramp-up after starting from gan.init (False: off, as the official resume)')
+    init_channels:str = _f('refuse', 'gan.init with other image channels (RGB vs gray): refuse, or convert G\'s RGB layer and D\'s first layer', choices=('refuse', 'convert'))
     init:str|dict|None = _f(None, 'checkpoint each class starts from ({label} is the class), or {dataset: path}: then it applies to that dataset only', per_dataset=True)
 
 @dataclasses.dataclass
@@ -543,7 +549,13 @@ def load_checkpoint(path:Path,          # A `.pt` file written by `save_checkpoi
         want, got = side.read_text().split()[0], file_sha256(path)
         if want != got: raise CheckpointError(f"checkpoint {path} is corrupt: its sha256 {got[:12]}… differs from {side.name} ({want[:12]}…); delete it (and its .sha256) to resume from the previous snapshot, or re-run with --force")
     try: return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e: raise CheckpointError(f"checkpoint {path} cannot be read ({type(e).__name__}: {e}); delete it to resume from the previous snapshot, or re-run with --force") from e
+    except Exception as e: raise CheckpointError(f"checkpoint {path} cannot be read ({_load_problem(e)}); delete it to resume from the previous snapshot, or re-run with --force") from e
+
+def _load_problem(e:Exception) -> str:
+    "What was wrong with a file `torch.load` refused, in words that never suggest loading it unsafely."
+    s = str(e)
+    if 'Weights only load failed' in s or 'weights_only' in s: return 'it holds Python objects besides tensors: a pickle that could run code when loaded, which the kit never does'
+    return f"{type(e).__name__}: {s.splitlines()[0][:200] if s else 'unreadable'}"
 
 # %% ../nbs/00_core.ipynb #c7bb21e2
 class RunDir:

@@ -6,7 +6,7 @@ Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/sg3_training.html.md"
 
 # %% ../../nbs/01f_sg3_training.ipynb #3e3dc6a4
 from __future__ import annotations
-import os, re, io, json, math, time, copy, contextlib
+import os, re, io, json, math, time, copy, contextlib, dataclasses
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from ..core import *
@@ -21,11 +21,7 @@ __all__ = ['GAN_DEFAULTS', 'ARCH_KEYS', 'SNAP_RE', 'gan_config', 'build_networks
            'snapshots', 'save_grid', 'train_loop', 'load_generator']
 
 # %% ../../nbs/01f_sg3_training.ipynb #32a7bc61
-GAN_DEFAULTS = dict(cfg='stylegan3-t', resolution=32, z_dim=32, w_dim=32, map_layers=2, cbase=1024, cmax=32, batch=4, batch_gpu=None,
-                    kimg=0.024, tick_kimg=0.008, snap=1, gamma=0.5, glr=0.0025, dlr=0.002, ema_kimg=None, ema_rampup=0.05,
-                    aug='ada', ada_target=0.6, ada_kimg=100, ada_interval=4, ada_p=0.2, r1_interval=16, blur_sigma=None, blur_fade_kimg=None,
-                    psi=1.0, mbstd_group=4, keep_snapshots=3, grid_size=16, init=None,
-                    freeze_d=0, init_kimg=None, init_ada_p=None, init_ema_rampup=True, init_channels='refuse')
+GAN_DEFAULTS = dataclasses.asdict(GanConfig())   # the typed `gan` section's defaults (core): one owner
 
 def gan_config(gcfg:dict=None # a profile's `gan` section (missing fields take `GAN_DEFAULTS`)
               ) -> dict:
