@@ -15,10 +15,10 @@ from .augment import AugmentPipe, AdaTuner
 from .official import load_official, unusual_options, kit_generator_kwargs
 
 # %% auto #0
-__all__ = ['GAN_DEFAULTS', 'ARCH_KEYS', 'SNAP_RE', 'gan_config', 'build_networks', 'ema_beta', 'blur_sigma_at', 'blur',
-           'r1_penalty', 'make_optimizers', 'dist_info', 'init_distributed', 'reduce_grads', 'sync_buffers', 'freeze_d',
-           'TrainingError', 'Trainer', 'generate', 'to_uint8', 'convert_channels', 'init_state', 'start_from',
-           'snapshots', 'save_grid', 'train_loop', 'load_generator']
+__all__ = ['GAN_DEFAULTS', 'ARCH_KEYS', 'KIT_KEYS', 'SNAP_RE', 'gan_config', 'build_networks', 'ema_beta', 'blur_sigma_at',
+           'blur', 'r1_penalty', 'make_optimizers', 'dist_info', 'init_distributed', 'reduce_grads', 'sync_buffers',
+           'freeze_d', 'TrainingError', 'Trainer', 'generate', 'to_uint8', 'convert_channels', 'restore_hint',
+           'init_state', 'start_from', 'snapshots', 'save_grid', 'train_loop', 'load_generator']
 
 # %% ../../nbs/01f_sg3_training.ipynb #32a7bc61
 GAN_DEFAULTS = dataclasses.asdict(GanConfig())   # the typed `gan` section's defaults (core): one owner
@@ -325,16 +325,36 @@ def convert_channels(sd:dict, # a starting state (G, G_ema, D state dicts, ...)
 # %% ../../nbs/01f_sg3_training.ipynb #84509375
 ARCH_KEYS = ('cfg', 'resolution', 'z_dim', 'w_dim', 'map_layers', 'cbase', 'cmax')
 
+KIT_KEYS = ('G', 'G_ema', 'D', 'aug_p', 'cur_nimg', 'gan', 'img_channels')
+
+def restore_hint(path) -> str:
+    "How to get a missing or damaged starting checkpoint back: `git checkout` for a file the repository ships under `assets/`, else check the path."
+    import ssgnet_nb
+    repo = Path(ssgnet_nb.__file__).resolve().parent.parent
+    try: rel = Path(path).expanduser().resolve().relative_to((repo/'assets').resolve())
+    except ValueError: return "check the path (a typo, a moved file, or a copy that did not finish)"
+    if (repo/'.git').exists(): return f"restore the shipped file with `git checkout -- assets/{rel.as_posix()}` (in {repo})"
+    return f"restore the shipped file assets/{rel.as_posix()} from the kit's release"
+
 def _kit_start(path, meta):
     "(state, gan configuration there, image channels there, disagreements) of a kit checkpoint."
     try: sd = load_checkpoint(path)
     except CheckpointError as e:   # a starting checkpoint is restored, not deleted (its advice is for run snapshots)
-        raise TrainingError(f"cannot start from {path}: {str(e).split(';')[0]}; restore it (for a shipped one: git checkout -- {Path(path).name} in its folder), "
+        pkl = ' (an official StyleGAN3 network pickle is read as one only under the suffix .pkl)' if 'Python objects' in str(e) else ''
+        raise TrainingError(f"cannot start from {path}: {str(e).split(';')[0]}{pkl}; {restore_hint(path)}, "
                             "point gan.init at another checkpoint, or set gan.init=None to train from scratch") from e
+    miss = [k for k in KIT_KEYS if k not in sd] if isinstance(sd, dict) else list(KIT_KEYS)
+    try: have = json.loads(sd['gan']) if not miss else None
+    except (TypeError, ValueError): miss, have = ['gan (not the JSON text of a gan configuration)'], None
+    if miss or not isinstance(have, dict):
+        found = ', '.join(map(str, list(sd)[:6])) if isinstance(sd, dict) else type(sd).__name__
+        raise TrainingError(f"cannot start from {path}: it is not a kit training checkpoint (it holds {found or 'nothing'}; missing {', '.join(miss or ['gan'])}). "
+                            f"gan.init takes a checkpoint written by the kit's training (network-snapshot-*.pt or a shipped <class>.pt: {', '.join(KIT_KEYS)}) "
+                            "or an official StyleGAN3 network pickle (.pkl holding G, D, G_ema); point gan.init at one, or set gan.init=None to train from scratch")
     m, bad = json.loads(sd.get('meta') or '{}'), []
     for k in ('dataset', 'label'):
         if meta and m.get(k) is not None and meta.get(k) is not None and m[k] != meta[k]: bad.append(f"{k}: {m[k]!r} there, {meta[k]!r} here")
-    return dict(sd, init_kind='kit checkpoint', init_kimg=int(sd['cur_nimg']) / 1000), json.loads(sd['gan']), int(sd['img_channels']), bad
+    return dict(sd, init_kind='kit checkpoint', init_kimg=int(sd['cur_nimg']) / 1000), have, int(sd['img_channels']), bad
 
 def _official_start(path):
     "(state, gan keys there, image channels there, disagreements) of an official network pickle."
@@ -486,6 +506,7 @@ def train_loop(run_dir:Path,          # run folder (created if missing); rank 0 
             if main and (tick % g['snap'] == 0 or tr.cur_nimg >= total): save()
             if world > 1:
                 import torch.distributed as dist; dist.barrier()
+    if main and last_ckpt is None: save(' (nothing to train: the starting point)')   # kimg 0 on a new run: its start is its snapshot
     summary = dict(checkpoint=str(last_ckpt) if last_ckpt else None, kimg=tr.cur_nimg / 1000, nimg=tr.cur_nimg, ticks=tick,
                    seconds=round(time.time() - t0, 2), p=float(tr.aug.p) if tr.aug is not None else 0., start_kimg=start / 1000)
     if init_info: summary.update(init=init_info['path'], init_sha256=init_info['sha256'], init_kind=init_info['kind'], init_kimg=init_info['kimg'])
