@@ -1,4 +1,4 @@
-"""Paper-style tables and figures gathered from every finished run under `runs/`: HTML here, LaTeX/CSV tables and PNG/PDF figures under `reports/<dataset>/`.
+"""The results of every stage of one dataset side by side, in the paper's layout: the headline numbers with their intervals, each stage's table (CSV, LaTeX and HTML under `reports/<dataset>/tables/`) and figure, and the ablations across datasets.
 
 Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/report.html.md"""
 
@@ -6,35 +6,17 @@ Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/report.html.md"""
 
 # %% ../nbs/06_report.ipynb #a047353f
 from __future__ import annotations
-import os, re, json, html, datetime
+import re, json, html, shutil, datetime, importlib, dataclasses
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
-from .data import DATASETS, get_dataset, load_manifest, prepared_dir, SPLITS, show_grid
+from .data import DATASETS, get_dataset, load_manifest, SPLITS
 
 # %% auto #0
-__all__ = ['set_style', 'save_figure', 'mean_std', 'to_latex', 'save_table', 'gather_runs', 'latest_finished', 'dataset_overview',
-           'qualitative_grid', 'fid_figure', 'gan_section', 'classification_section', 'segmentation_section',
-           'fid_section', 'ablation_tables']
-
-# %% ../nbs/06_report.ipynb #79ca64fa
-def set_style():
-    "The kit's plotting style: seaborn whitegrid, colour-blind palette, readable fonts."
-    import seaborn as sns, matplotlib as mpl
-    sns.set_theme(style='whitegrid', palette='colorblind', context='notebook', font_scale=1.0)
-    mpl.rcParams.update({'figure.dpi': 100, 'savefig.dpi': 150, 'savefig.bbox': 'tight', 'axes.titlesize': 11, 'axes.labelsize': 10, 'legend.fontsize': 9})
-
-def save_figure(fig,             # A matplotlib figure
-                name:str,        # File stem, e.g. 'accuracy_vs_share'
-                dataset:str      # Dataset whose report folder receives it
-               ) -> dict:
-    "Save `fig` as PNG and PDF under `reports/<dataset>/figures/`; returns both paths."
-    d = reports_dir(dataset)/'figures'; d.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for ext in ('png', 'pdf'):
-        import io
-        buf = io.BytesIO(); fig.savefig(buf, format=ext); out[ext] = atomic_write(d/f'{name}.{ext}', buf.getvalue())
-    return out
+__all__ = ['RUN_COLS', 'STAGE_READERS', 'TABLE_NAMES', 'mean_std', 'to_latex', 'save_table', 'gather_runs', 'stage_reader',
+           'finished_runs', 'read_latest', 'fmt_value', 'fmt_headline', 'jsonable', 'headline_table',
+           'dataset_overview', 'data_headline', 'stage_tables', 'ablation_tables', 'report_stages', 'Report',
+           'build_report', 'index_entry']
 
 # %% ../nbs/06_report.ipynb #571ddf8c
 def mean_std(x,           # Values (one per seed)
@@ -73,29 +55,90 @@ def save_table(df:pd.DataFrame, # The table (one row per line of the paper table
     return HTML(page)
 
 # %% ../nbs/06_report.ipynb #ac4bc333
+RUN_COLS = ['stage', 'sub', 'run_id', 'profile', 'finished', 'created', 'finished_at', 'path']
+
 def gather_runs(dataset:str # Dataset name
                ) -> pd.DataFrame:
-    "One row per run folder of `dataset`: stage, sub, run_id, profile, finished, created, finished_at, path, summary."
+    "One row per run folder of `dataset` (columns `RUN_COLS`), oldest first within each stage."
     root, rows = runs_dir(dataset), []
-    if not root.is_dir(): return pd.DataFrame(columns=['stage', 'sub', 'run_id', 'profile', 'finished', 'created', 'finished_at', 'path', 'summary'])
-    for cfg_file in sorted(root.rglob('config.json')):
-        d = cfg_file.parent
-        if not re.match(r'\d{5}-', d.name): continue
-        rel = d.relative_to(root).parts
-        try: cfg = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError: cfg = {}
-        done = d/'done.json'
-        summ = json.loads(done.read_text()) if done.is_file() else {}
-        rows.append(dict(stage=rel[0], sub='/'.join(rel[1:-1]) or None, run_id=d.name, profile=cfg.get('profile'), finished=done.is_file(),
+    for cfg_file in sorted(root.rglob('config.json')) if root.is_dir() else []:
+        run = RunDir(cfg_file.parent)
+        if not re.match(r'\d{5}-', run.name): continue
+        rel = run.path.relative_to(root).parts
+        try: cfg, summ = run.config, run.summary or {}
+        except (json.JSONDecodeError, SSGNetError): cfg, summ = {}, {}
+        rows.append(dict(stage=rel[0], sub='/'.join(rel[1:-1]) or None, run_id=run.name, profile=cfg.get('profile'), finished=run.finished,
                          created=datetime.datetime.fromtimestamp(cfg_file.stat().st_mtime).isoformat(timespec='seconds'),
-                         finished_at=summ.get('finished'), path=d, summary=summ))
-    return pd.DataFrame(rows)
+                         finished_at=summ.get('finished'), path=run.path))
+    return pd.DataFrame(rows, columns=RUN_COLS)
 
-def latest_finished(runs:pd.DataFrame, stage:str, profile:str=None) -> pd.DataFrame:
-    "The newest finished run of `stage` per sub-folder (optionally of one profile)."
-    r = runs[(runs.stage == stage) & runs.finished] if len(runs) else runs
-    if profile is not None and len(r): r = r[r.profile == profile]
-    return r.sort_values('run_id').groupby(r['sub'].fillna(''), sort=True).tail(1) if len(r) else r
+# %% ../nbs/06_report.ipynb #c5e0538b
+STAGE_READERS = dict(gan=('ssgnet_nb.gan', 'read_gan', 'stage'),
+                     classification=('ssgnet_nb.classification', 'read_classification', None),
+                     segmentation=('ssgnet_nb.segmentation', 'read_segmentation', None),
+                     fid=('ssgnet_nb.fid', 'read_fid', None))
+
+def stage_reader(stage:str # A stage of `STAGE_READERS`
+                ):
+    "The stage's `read_<stage>` function, or None when this version of its module has none."
+    if stage not in STAGE_READERS: raise ConfigError(f"no reader is registered for stage {stage!r}; stages with results: {', '.join(STAGE_READERS)}")
+    mod, fn, _ = STAGE_READERS[stage]
+    return getattr(importlib.import_module(mod), fn, None)
+
+def _profile_of(run:RunDir) -> str|None:
+    try: return run.config.get('profile')
+    except (json.JSONDecodeError, SSGNetError, OSError): return None
+
+def finished_runs(dataset:str,     # Dataset
+                  stage:str,       # A stage of `STAGE_READERS`
+                  profile:str=None # Only runs made with this profile (None: any)
+                 ) -> list:
+    "The stage's finished runs of `dataset` (made with `profile`), oldest first."
+    runs = [r for r in list_runs(dataset, stage, STAGE_READERS[stage][2]) if r.finished]
+    return [r for r in runs if profile is None or _profile_of(r) == profile]
+
+def read_latest(dataset:str,     # Dataset
+                stage:str,       # A stage of `STAGE_READERS`
+                profile:str=None # Only runs made with this profile (None: any)
+               ):
+    "The newest finished run of `stage` read through the stage's reader; None when there is none or the stage has no reader."
+    runs = finished_runs(dataset, stage, profile)
+    if not runs: return None
+    reader = stage_reader(stage)   # a stage module is imported only when there is something to read
+    if reader is None: raise SSGNetError(f"{len(runs)} finished {stage} run(s) of {dataset!r} under {runs[-1].path.parent}, but this version of {STAGE_READERS[stage][0]} has no reader {STAGE_READERS[stage][1]}; update the kit")
+    return reader(runs[-1])
+
+# %% ../nbs/06_report.ipynb #d539be09
+def _num(v) -> float|None:
+    try: v = float(v)
+    except (TypeError, ValueError): return None
+    return v if np.isfinite(v) else None
+
+def fmt_value(v, unit:str='') -> str:
+    "A number with as many digits as its size needs (3 significant, at least 2 decimals below 100)."
+    v = _num(v)
+    if v is None: return '–'
+    return f"{v:.1f}" if abs(v) >= 100 else f"{v:.2f}" if abs(v) >= 0.01 or v == 0 else f"{v:.3g}"
+
+def fmt_headline(h:dict # One headline entry: metric, value, lo, hi, unit, note
+                ) -> str:
+    "'value [lo, hi] unit' (the interval only when the stage gave both bounds)."
+    unit = h.get('unit') or ''
+    lo, hi = _num(h.get('lo')), _num(h.get('hi'))
+    iv = f" [{fmt_value(lo)}, {fmt_value(hi)}]" if lo is not None and hi is not None else ''
+    return f"{fmt_value(h.get('value'))}{iv}{' ' + unit if unit else ''}"
+
+def jsonable(h:dict) -> dict:
+    "A headline entry with plain floats (None for missing or NaN bounds) and strings."
+    return dict(metric=str(h.get('metric', '')), value=_num(h.get('value')), lo=_num(h.get('lo')), hi=_num(h.get('hi')),
+                unit=str(h.get('unit') or ''), note=str(h.get('note') or ''))
+
+def headline_table(results:dict # stage -> a reader's result (or None)
+                  ) -> pd.DataFrame:
+    "One row per headline number of every stage: stage, metric, value with its 95 % interval, note, run id and profile."
+    rows = [dict(Stage=s, Metric=h['metric'], Value=fmt_headline(h), Note=h['note'], run_id=r.run_id, profile=r.profile)
+            for s, r in results.items() if r is not None for h in map(jsonable, r.headline)]
+    return pd.DataFrame(rows, columns=['Stage', 'Metric', 'Value', 'Note', 'run_id', 'profile'])
 
 # %% ../nbs/06_report.ipynb #cf6f10f7
 def dataset_overview(names:list=None # Datasets (default: every prepared one)
@@ -114,154 +157,44 @@ def dataset_overview(names:list=None # Datasets (default: every prepared one)
                      '#classes': len(info.classes), 'Images per class': per_class, '#train': counts['train'], '#val': counts['val'], '#test': counts['test']})
     return pd.DataFrame(rows)
 
-# %% ../nbs/06_report.ipynb #fe85fded
-def qualitative_grid(dataset:str, # Dataset of the run
-                     run,         # A finished segmentation `RunDir`
-                     n:int=4,     # Test examples (rows)
-                     seed:int=None # Training seed whose predictions to show (default: the run's first)
-                    ):
-    "Rows = test examples; columns Original, Ground truth, baseline (round 0), SSGNet + baseline (last round). None if predictions are missing."
-    import matplotlib.pyplot as plt
-    from ssgnet_nb.segmentation import load_real, seg_metrics
-    from ssgnet_nb.data import read_mask
-    cfg = read_json(run/'config.json')
-    seed = cfg['segmentation']['seeds'][0] if seed is None else seed
-    sd = run.path/f'seed_{seed}'
-    rounds = sorted(int(p.name.split('_')[1]) for p in sd.glob('round_*') if (p/'test_pred').is_dir())
-    if not rounds: return None
-    real = load_real(dataset, 'test', cfg)
-    fg = [i for i, m in enumerate(real['masks']) if m.any()] or list(range(len(real['ids'])))
-    pick = [fg[int(k)] for k in np.unique(np.linspace(0, len(fg) - 1, min(n, len(fg))).round().astype(int))]
-    cols = [('Original', None), ('Ground truth', None), ('baseline (real only)', rounds[0])] + ([(f'SSGNet + baseline (round {rounds[-1]})', rounds[-1])] if rounds[-1] != rounds[0] else [])
-    fig, axs = plt.subplots(len(pick), len(cols), figsize=(2.2*len(cols), 2.2*len(pick)), squeeze=False)
-    for i, k in enumerate(pick):
-        img, gt = real['images'][k], real['masks'][k]
-        for j, (title, r) in enumerate(cols):
-            ax = axs[i, j]; ax.axis('off')
-            if title == 'Original': ax.imshow(img)
-            else:
-                m = gt if r is None else read_mask(sd/f'round_{r}'/'test_pred'/f"{real['ids'][k]}.png")
-                ax.imshow(img); ax.imshow(np.ma.masked_where(m == 0, m), cmap='autumn', alpha=0.55, vmin=0, vmax=1)
-                if r is not None: ax.text(1, 1, f"Dice {seg_metrics([m], [gt])['DSC']:.2f}", va='top', fontsize=8, color='w', backgroundcolor=(0, 0, 0, .5))
-            if i == 0: ax.set_title(title, fontsize=9)
-    fig.suptitle(f"{dataset}: test examples (evenly spaced among those with foreground), seed {seed}, run {run.name}", fontsize=9)
-    fig.tight_layout()
-    return fig
+def data_headline(dataset:str # A prepared dataset
+                 ) -> list:
+    "The data stage's headline: images per split as prepared (no interval: these are counts)."
+    t = dataset_overview([dataset]).iloc[0]
+    return [dict(metric=f'{s} images', value=float(t[f'#{s}']), lo=None, hi=None, unit='', note=t['Images per class'] if s == 'train' else '') for s in SPLITS]
 
-def fid_figure(t:pd.DataFrame, # The FID table (`fid.fid_table` layout, as read from the run's table.csv)
-               dataset:str,    # Dataset (for the title)
-               metric:str      # The distance's name (FID, or the labelled domain distance)
-              ):
-    "Bars of the Fréchet value per class (classes without a value are named in the title); None if no class has one."
-    import matplotlib.pyplot as plt
-    if metric not in t: return None
-    v = pd.to_numeric(t[metric], errors='coerce')
-    ok = v.notna()
-    if not ok.any(): return None
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1*int(ok.sum()), 3.2))
-    ax.bar(t.Class[ok].astype(str), v[ok], color=[f'C{i}' for i in range(int(ok.sum()))])   # the palette of `set_style`
-    for x, (y, nr, nf) in enumerate(zip(v[ok], t['N real'][ok], t['N synthetic'][ok])): ax.text(x, y, f"{y:.2f}\nN {nr}/{nf}", ha='center', va='bottom', fontsize=8)
-    miss = list(t.Class[~ok].astype(str))
-    ax.set_ylabel(metric); ax.set_title(f"{dataset}: {metric} per class" + (f" (no value: {', '.join(miss)})" if miss else ''), fontsize=9)
-    ax.margins(y=0.25)
-    return fig
+# %% ../nbs/06_report.ipynb #7b6f5f0b
+def _defs(res) -> str:
+    d = getattr(res, 'definitions', None)
+    return ' '.join(f"{r['metric']}: {str(r['definition']).rstrip('.')}." for _, r in d.iterrows()) if isinstance(d, pd.DataFrame) and {'metric', 'definition'} <= set(d) else ''
 
-# %% ../nbs/06_report.ipynb #6c10f106
-def _run_of(runs, stage, sub=None, profile=None):
-    r = latest_finished(runs, stage, profile)
-    if sub is not None and len(r): r = r[r['sub'] == sub]
-    return RunDir(r.path.iloc[-1]) if len(r) else None
+def _gan_table(res) -> pd.DataFrame:
+    sizes = (res.pool or {}).get('sizes', {})
+    return pd.DataFrame([{'Class': c, 'Generator': Path(str(v.get('run', ''))).name, 'Training': v.get('describe', ''), 'kimg': v.get('kimg'),
+                          'Pool images': sizes.get(c, 0)} for c, v in res.classes.items()])
 
-def _fidelity_of(dataset, c, run):
-    "Class fidelity of class `c` from the pool's fidelity.json, when the pool was sampled from this very run; else None."
-    d = runs_dir(dataset, 'synthetic')
-    if not ((d/'pool.json').is_file() and (d/'fidelity.json').is_file()): return None
-    pj, fj = read_json(d/'pool.json'), read_json(d/'fidelity.json')
-    if not run.name.endswith('-' + str((pj.get('gan') or {}).get(c))): return None
-    v = (fj.get('per_class') or {}).get(c)
-    if v is None: return None
-    acc = ', '.join(f"{k}: {fj[f'real_val_accuracy{s}']:.2f}" for k, s in [('clean', ''), ('blurred', '_blurred'), ('noisy', '_noisy')] if f'real_val_accuracy{s}' in fj)
-    rec = (fj.get('real_val_recall') or {}).get(c)
-    rec = f"; it assigns {rec:.2f} of the real val images of {c!r} to {c!r}" if rec is not None else ''
-    ci = (fj.get('per_class_ci95') or {}).get(c)
-    ci = f" [95 % CI {ci[0]:.2f}-{ci[1]:.2f}]" if ci else ''
-    n_scored = (fj.get('n_per_class') or {}).get(c, pj.get('sizes', {}).get(c, '?'))   # later stages may have grown the pool since
-    psi, at = pj.get('psi', 1.0), ''
-    if psi is not None and float(psi) != 1.0:   # a truncated pool: say so, and quote the untruncated share from the stage's sweep
-        u = [r for r in fj.get('truncation') or [] if r.get('class') == c and float(r.get('psi', -1)) == 1.0]
-        at = f" at truncation ψ {float(psi):g}" + (f"; untruncated (ψ 1): {u[0]['share']:.2f} [95 % CI {u[0]['ci95_lo']:.2f}-{u[0]['ci95_hi']:.2f}] over {u[0]['n']} samples" if u else '')
-    return f"class fidelity {v:.2f}{ci}{at} (share of {n_scored} of its pool images that a small classifier trained on real images assigns to {c!r}{rec}; that classifier's real val accuracy {acc})"
+def _rounds_table(iv:pd.DataFrame) -> pd.DataFrame:
+    ci = lambda v, lo, hi: f"{100*v:.2f}" + (f" [{100*lo:.2f}, {100*hi:.2f}]" if pd.notna(lo) and pd.notna(hi) else '')
+    return pd.DataFrame([{'Round': int(r['round']), 'Setting': r['setting'], 'DSC % [95 % CI]': ci(r['DSC'], r['DSC_lo'], r['DSC_hi']),
+                          'Gain vs round 0, pp [95 % CI]': ci(r['gain'], r['gain_lo'], r['gain_hi']) if pd.notna(r['gain']) else '–',
+                          'Test images': int(r['n_test']), 'Seeds': int(r['seeds'])} for _, r in iv.iterrows()])
 
-def gan_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
-    "Per class: the newest finished generator's real and latest fake grids (one figure each) and its training curves."
-    import matplotlib.pyplot as plt
-    from PIL import Image
-    out = {}
-    for c in get_dataset(dataset).classes:
-        run = _run_of(runs, 'gan', c, profile)
-        if run is None: continue
-        fakes = sorted(run.path.glob('fakes[0-9]*.png'))
-        panels = [('real', run/'reals.png')] + ([(f'synthetic ({fakes[-1].stem[5:].lstrip("0") or 0} images shown)', fakes[-1])] if fakes else [])
-        panels = [(t, p) for t, p in panels if p.is_file()]
-        if not panels: continue
-        fig, axs = plt.subplots(1, len(panels), figsize=(4.2*len(panels), 4.4), squeeze=False)
-        for ax, (t, p) in zip(axs[0], panels): ax.imshow(np.asarray(Image.open(p).convert('RGB'))); ax.set_title(t); ax.axis('off')
-        fig.suptitle(f'{dataset} / {c}: generator {run.name}')
-        save_figure(fig, f'gan_grid_{c}', dataset)
-        m = pd.DataFrame(run.metrics())
-        if len(m) and {'kimg', 'loss_G', 'loss_D'} <= set(m):
-            f2, ax = plt.subplots(1, 2, figsize=(9, 3))
-            m.plot(x='kimg', y=['loss_G', 'loss_D'], ax=ax[0], marker='.'); ax[0].set_title('losses (non-saturating)'); ax[0].set_xlabel('kimg')
-            if 'p' in m: m.plot(x='kimg', y='p', ax=ax[1], marker='.', legend=False); ax[1].set_title('ADA augmentation probability p'); ax[1].set_xlabel('kimg')
-            save_figure(f2, f'gan_curves_{c}', dataset)
-        from ssgnet_nb.gan import describe_training
-        out[c] = dict(run=run.name, kimg=(run.summary or {}).get('kimg'), training=describe_training(run), fig=fig, fidelity=_fidelity_of(dataset, c, run))
-    return out or None
+TABLE_NAMES = dict(gan='gan_generators', classification='T2_classification', segmentation='T3_segmentation', fid='T5_fid')
 
-def classification_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
-    "T2 (accuracy per synthetic share, mean ± std with bootstrap CI) and the accuracy-vs-share figure."
-    run = _run_of(runs, 'classification', profile=profile)
-    if run is None: return None
-    import matplotlib.pyplot as plt
-    from ssgnet_nb.classification import load_results, bootstrap_acc, paper_table
-    df, correct = load_results(run)
-    stats = bootstrap_acc(correct)
-    t = paper_table(df, stats).assign(run_id=run.name)
-    st = stats[stats.setting != 'synthetic'].reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    y, lo, hi = 100*st.acc, 100*st.ci_lo, 100*st.ci_hi
-    ax.errorbar(range(len(st)), y, yerr=[y - lo, hi - y], fmt='o-', capsize=4)
-    ax.set_xticks(range(len(st)), st.setting); ax.set_ylabel('test accuracy (%)'); ax.set_xlabel('training set')
-    ax.set_title(f'{dataset}: accuracy vs synthetic share (mean over seeds, 95% bootstrap CI)')
-    save_figure(fig, 'accuracy_vs_share', dataset)
-    return dict(table=t, stats=stats, run=run.name, fig=fig)
-
-def segmentation_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
-    "T3/T4 (metrics per pseudo-label round) and the Dice-vs-round figure."
-    run = _run_of(runs, 'segmentation', profile=profile)
-    if run is None: return None
-    import matplotlib.pyplot as plt
-    from ssgnet_nb.segmentation import rounds_df, paper_table
-    df = rounds_df(run)
-    t = paper_table(df, dataset).assign(run_id=run.name)
-    g = df.groupby('round')['DSC'].agg(['mean', 'std']).fillna(0)*100
-    fig, ax = plt.subplots(figsize=(5, 3.4))
-    ax.errorbar(g.index, g['mean'], yerr=g['std'], fmt='o-', capsize=4)
-    ax.set_xticks(g.index, ['real only' if r == 0 else f'round {r}' for r in g.index])
-    ax.set_ylabel('DSC (%) pooled foreground'); ax.set_title(f'{dataset}: Dice per pseudo-label round')
-    save_figure(fig, 'dice_vs_round', dataset)
-    q = qualitative_grid(dataset, run)
-    if q is not None: save_figure(q, 'segmentation_qualitative', dataset)
-    return dict(table=t, run=run.name, fig=fig, qualitative=q)
-
-def fid_section(dataset:str, runs:pd.DataFrame, profile:str=None) -> dict|None:
-    "T5 (distance per class, with N and the metric's name) and, when present, the distance over GAN training."
-    run = _run_of(runs, 'fid', profile=profile)
-    if run is None or not (run/'table.csv').is_file(): return None
-    t = pd.read_csv(run/'table.csv', keep_default_na=False).assign(run_id=run.name)
-    fig = fid_figure(t, dataset, (run.summary or {}).get('metric') or t.columns[2])
-    if fig is not None: save_figure(fig, 'fid_per_class', dataset)
-    return dict(table=t, run=run.name, summary=run.summary, fig=fig, curve=run/'snapshots.png' if (run/'snapshots.png').is_file() else None)
+def stage_tables(stage:str, # A stage of `STAGE_READERS`
+                 res        # Its reader's result
+                ) -> dict:
+    "{name: (DataFrame with a run_id column, caption)} of one stage's result."
+    out, rid = {}, dict(run_id=res.run_id)
+    if stage == 'gan':
+        out[TABLE_NAMES[stage]] = (_gan_table(res).assign(**rid), f"Per class: the generator run (runs/<dataset>/gan/<class>/), where it started and how long it trained, and the images it gave the synthetic pool ({(res.pool or {}).get('text', '')}).")
+    elif isinstance(getattr(res, 'table', None), pd.DataFrame):
+        what = dict(classification='Test accuracy on the untouched real test split per training set.', segmentation='Segmentation on the real test split per pseudo-label round, in the layout of the paper\'s tables T3/T4.',
+                    fid=f"Distance between each class's real training images and its synthetic pool ({getattr(res, 'metric', '')}), N beside every value.").get(stage, '')
+        out[TABLE_NAMES.get(stage, stage)] = (res.table.assign(**rid), f"{what} {_defs(res)}".strip())
+    if stage == 'segmentation' and isinstance(getattr(res, 'intervals', None), pd.DataFrame) and len(res.intervals):
+        out['T3_segmentation_rounds'] = (_rounds_table(res.intervals).assign(**rid), "Pooled foreground Dice 2TP/(2TP+FP+FN) on the test images per round, mean over seeds, with its 95 % bootstrap interval over test images; the gain over the real-only round 0 is paired (the same resampled images for both).")
+    return out
 
 # %% ../nbs/06_report.ipynb #513f7d16
 def ablation_tables(profile:str=None, # Only runs of this profile (None: any)
@@ -269,23 +202,102 @@ def ablation_tables(profile:str=None, # Only runs of this profile (None: any)
                    ) -> dict:
     "{'rounds': DataFrame, 'shares': DataFrame}: per dataset, Δ DSC per round vs round 0 and Δ accuracy per share vs original."
     root = get_settings()['runs_path']
-    names = datasets or sorted(p.name for p in root.iterdir() if p.is_dir() and p.name in DATASETS) if root.is_dir() else []
+    names = datasets or (sorted(p.name for p in root.iterdir() if p.is_dir() and p.name in DATASETS) if root.is_dir() else [])
+    pp = lambda v, lo, hi: f"{100*v:+.2f}" + (f" [{100*lo:+.2f}, {100*hi:+.2f}]" if pd.notna(lo) and pd.notna(hi) else '')
     rounds, shares = [], []
+    def latest(ds, stage):
+        if stage not in get_dataset(ds).tasks: return None
+        try: return read_latest(ds, stage, profile)
+        except (ImportError, SSGNetError): return None   # build_report names the stage that cannot be read
     for ds in names:
-        runs = gather_runs(ds)
-        if not len(runs): continue
-        if (run := _run_of(runs, 'segmentation', profile=profile)) is not None:
-            from ssgnet_nb.segmentation import rounds_df
-            rd = rounds_df(run); g = rd.groupby('round')['DSC']; m = 100*g.mean()
-            row = {'Dataset': ds, 'Model': f"{rd['model'].iloc[0]} ({rd['encoder'].iloc[0]})", 'DSC real only %': f"{m.loc[0]:.2f}"}
-            for r in m.index[1:]: row[f'Δ DSC round {r} (pp)'] = f"{m.loc[r] - m.loc[0]:+.2f}"
-            rounds.append(dict(row, Seeds=int(g.size().iloc[0]), run_id=run.name))
-        if (run := _run_of(runs, 'classification', profile=profile)) is not None:
-            from ssgnet_nb.classification import load_results, bootstrap_acc
-            df, correct = load_results(run)
-            st = bootstrap_acc(correct).set_index('setting')
-            row = {'Dataset': ds, 'Model': df.arch.iloc[0], 'Acc original %': f"{100*st.loc['original', 'acc']:.1f}" if 'original' in st.index else '—'}
-            for k in [x for x in st.index if x not in ('original', 'synthetic')]:
-                row[f'Δ {k} (pp)'] = f"{100*st.loc[k, 'diff']:+.1f} [{100*st.loc[k, 'diff_lo']:+.1f}, {100*st.loc[k, 'diff_hi']:+.1f}]" if 'diff' in st else '—'
-            shares.append(dict(row, Seeds=int(df.groupby('setting').size().max()), run_id=run.name))
+        seg = latest(ds, 'segmentation')
+        if seg is not None and len(seg.intervals):
+            iv = seg.intervals
+            row = {'Dataset': ds, 'Model': seg.table['Model'].iloc[0] if 'Model' in seg.table else '', 'DSC real only %': f"{100*iv['DSC'].iloc[0]:.2f}"}
+            for _, r in iv.iloc[1:].iterrows(): row[f"Δ DSC round {int(r['round'])} (pp)"] = pp(r['gain'], r['gain_lo'], r['gain_hi']) if pd.notna(r['gain']) else f"{100*(r['DSC'] - iv['DSC'].iloc[0]):+.2f}"
+            rounds.append(dict(row, Seeds=int(iv['seeds'].iloc[0]), run_id=seg.run_id))
+        cls = latest(ds, 'classification')
+        st = getattr(cls, 'stats', None)
+        if isinstance(st, pd.DataFrame) and {'setting', 'acc', 'diff'} <= set(st):
+            st = st.set_index('setting')
+            row = {'Dataset': ds, 'Acc original %': f"{100*st.loc['original', 'acc']:.1f}" if 'original' in st.index else '—'}
+            for k in [x for x in st.index if x not in ('original', 'synthetic')]: row[f'Δ {k} (pp)'] = pp(st.loc[k, 'diff'], st.loc[k].get('diff_lo'), st.loc[k].get('diff_hi'))
+            shares.append(dict(row, run_id=cls.run_id))
     return dict(rounds=pd.DataFrame(rounds), shares=pd.DataFrame(shares))
+
+# %% ../nbs/06_report.ipynb #d1212ec3
+def report_stages(dataset:str) -> list:
+    "The stages with results that apply to `dataset` (classification and segmentation only where it has the task)."
+    tasks = get_dataset(dataset).tasks
+    return [s for s in STAGE_READERS if s not in ('classification', 'segmentation') or s in tasks]
+
+def _copy_figures(dataset, stage, res) -> dict:
+    d, out = reports_dir(dataset)/'figures', {}
+    for name, p in (getattr(res, 'figures', None) or {}).items():
+        if Path(p).is_file(): d.mkdir(parents=True, exist_ok=True); out[f'{stage}_{name}'] = Path(shutil.copyfile(p, d/f'{stage}_{name}.png'))
+    return out
+
+@dataclasses.dataclass
+class Report:
+    "What `build_report` gathered for one dataset and profile."
+    dataset:str; profile:str
+    results:dict   # stage -> its reader's result (None: no finished run of this profile)
+    tables:dict    # name -> (DataFrame, caption), as written under reports/<dataset>/tables/
+    figures:dict   # '<stage>_<name>' -> PNG copied under reports/<dataset>/figures/
+    notes:list     # what is missing, and the command that makes it
+    @property
+    def summary(self) -> str:
+        "One line per stage: its run and profile, or why it is missing."
+        out = [f"report for {self.dataset!r}, profile {self.profile!r}: tables in {reports_dir(self.dataset)/'tables'}"]
+        out += [f"  {s}: run {r.run_id} ({r.wall_s or 0:.0f} s)" for s, r in self.results.items() if r is not None]
+        return '\n'.join(out + [f"  {n}" for n in self.notes])
+    def show(self):
+        "Display the headline numbers, then each stage's tables and figure, then the ablations and the run folders."
+        from IPython.display import display, HTML, Image, Markdown
+        show = lambda name: display(HTML(f"<figure><figcaption><b>{html.escape(name)}.</b> {html.escape(self.tables[name][1])}</figcaption>"
+                                         f"{self.tables[name][0].to_html(index=False, border=0)}</figure>")) if name in self.tables else None
+        show('headline')
+        for s, r in self.results.items():
+            if r is None: continue
+            display(Markdown(f"### {s}: run `{r.run_id}`, profile `{r.profile}`"))
+            for name in stage_tables(s, r): show(name)
+            if r.thumbnail is not None and Path(r.thumbnail).is_file(): display(Image(filename=str(r.thumbnail)))
+        for name in ('T6_ablation_rounds', 'T7_ablation_shares', 'T1_datasets', 'runs'): show(name)
+        for n in self.notes: print(n)
+
+def build_report(dataset:str,     # Dataset
+                 profile:str=None # Profile whose runs to report (default: the profile setting, resolved)
+                ) -> Report:
+    "Read every stage's newest finished run of `profile`, write the tables and copy the figures under `reports/<dataset>/`."
+    profile, tables, figures, notes = resolve_profile(profile), {}, {}, []
+    results = {}
+    for s in report_stages(dataset):
+        try: results[s] = read_latest(dataset, s, profile)
+        except (ImportError, SSGNetError) as e: results[s] = None; notes.append(f"{s}: its runs cannot be read: {type(e).__name__}: {e}"); continue
+        r = results[s]
+        if r is None: notes.append(f"{s}: no finished run of profile {profile!r}; `ssgnet run {dataset} --profile {profile} --stages {s}` makes one")
+        else: tables.update(stage_tables(s, r)); figures.update(_copy_figures(dataset, s, r))
+    tables['headline'] = (headline_table(results), "The headline numbers of each stage's newest finished run of this profile; [lo, hi] = the 95 % interval the stage computed (none where it gives none).")
+    abl = ablation_tables(profile)
+    if len(abl['rounds']): tables['T6_ablation_rounds'] = (abl['rounds'], f"Ablation over pseudo-label rounds, every dataset with a finished {profile} segmentation run: pooled foreground DSC of the real-only baseline and its change after each round (percentage points) [paired 95 % bootstrap interval over test images].")
+    if len(abl['shares']): tables['T7_ablation_shares'] = (abl['shares'], f"Ablation over synthetic shares, every dataset with a finished {profile} classification run: test accuracy of the original imbalanced set and the change (percentage points) for each setting [95 % paired bootstrap interval].")
+    try: tables['T1_datasets'] = (dataset_overview([dataset]), 'Dataset overview: images per split as prepared by the kit (data/prepared/<name>/manifest.csv).')
+    except SSGNetError as e: notes.append(f"data: {e}")
+    runs = gather_runs(dataset)
+    tables['runs'] = (runs.assign(status=np.where(runs.finished, 'finished', 'unfinished'))[['stage', 'sub', 'run_id', 'profile', 'status', 'created', 'finished_at']].fillna(''),
+                      "Every run folder of this dataset (runs/<dataset>/<stage>/[<sub>/]<run-id>/); only the newest finished run of each stage made with the report's profile feeds the tables above.")
+    for name, (df, cap) in tables.items(): save_table(df, name, dataset, cap)
+    return Report(dataset, profile, results, tables, figures, notes)
+
+def index_entry(dataset:str,     # Dataset
+                stage:str,       # Stage (`data` or one of `STAGE_READERS`)
+                profile:str=None # Profile of the run to describe
+               ) -> dict|None:
+    "The dataset index's record of one stage: run id, profile, wall time, headline (JSON) and thumbnail path of its newest finished run; None when there is none."
+    if stage == 'data': return dict(run_id=None, profile=profile, wall_s=None, headline=[jsonable(h) for h in data_headline(dataset)], thumbnail=None)
+    if stage not in STAGE_READERS: return None
+    r = read_latest(dataset, stage, profile)
+    if r is None: return None
+    th = r.thumbnail
+    return dict(run_id=r.run_id, profile=r.profile, wall_s=_num(r.wall_s), headline=[jsonable(h) for h in r.headline],
+                thumbnail=str(th) if th is not None and Path(th).is_file() else None)
