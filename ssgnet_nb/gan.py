@@ -6,7 +6,7 @@ Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/gan.html.md"""
 
 # %% ../nbs/02_gan.ipynb #496c3350
 from __future__ import annotations
-import os, json, math, time, shutil, tempfile, functools, dataclasses
+import os, json, math, time, shutil, tempfile, functools, contextlib, dataclasses
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .core import *
@@ -15,16 +15,18 @@ from .pool import (Pool, PoolError, POOL_META, pool_dir, pool_sizes, pool_key, p
                             pool_problem, seed_z)
 from .fidelity import fidelity_classifier, class_fidelity, truncation_sweep, truncation_grid, plot_truncation
 from .stylegan3.training import (gan_config, train_loop, snapshots, load_generator, generate, init_distributed, dist_info,
-                                           TrainingError, SNAP_RE)
+                                           TrainingError, SNAP_RE, restore_hint)
 
 # %% auto #0
-__all__ = ['RUN_FREE_KEYS', 'project_dir', 'init_checkpoint', 'effective_precision', 'run_identity', 'class_images', 'class_run',
-           'train_class', 'adopt_checkpoint', 'class_jobs', 'train_all', 'generator_checkpoint', 'fill_pool',
-           'upstream_pool', 'kid_subsets', 'curve_space', 'distance_curve', 'plot_distance_curve', 'nearest_real',
-           'plot_nearest', 'ship_checkpoint', 'describe_training', 'shipped_curve', 'plan_gan', 'GanResult',
-           'curve_definition', 'run_gan', 'read_gan', 'latest_gan', 'main']
+__all__ = ['IDENTITY_KEYS', 'RUN_FREE_KEYS', 'project_dir', 'init_checkpoint', 'effective_precision', 'run_identity',
+           'class_images', 'class_run', 'class_lock', 'train_class', 'adopt_checkpoint', 'class_jobs', 'train_all',
+           'generator_checkpoint', 'fill_pool', 'upstream_pool', 'kid_subsets', 'curve_space', 'distance_curve',
+           'plot_distance_curve', 'nearest_real', 'plot_nearest', 'ship_checkpoint', 'describe_training',
+           'shipped_curve', 'plan_gan', 'GanResult', 'curve_definition', 'run_gan', 'read_gan', 'latest_gan', 'main']
 
 # %% ../nbs/02_gan.ipynb #56a379ee
+IDENTITY_KEYS = ('cfg', 'resolution', 'z_dim', 'w_dim', 'map_layers', 'cbase', 'cmax', 'batch', 'batch_gpu', 'gamma', 'glr', 'dlr', 'ema_kimg',
+                 'ema_rampup', 'aug', 'ada_target', 'ada_kimg', 'ada_interval', 'ada_p', 'r1_interval', 'blur_sigma', 'blur_fade_kimg', 'mbstd_group', 'init')
 RUN_FREE_KEYS = ('kimg', 'psi', 'pool_per_class', 'pool_total', 'tick_kimg', 'snap', 'keep_snapshots', 'grid_size', 'jobs')
 
 def project_dir() -> Path:
@@ -39,7 +41,7 @@ def init_checkpoint(cfg:dict, label:str) -> Path|None:
     if isinstance(t, dict): raise ConfigError(f"gan.init is still a per-dataset mapping {t}; resolve the configuration with its dataset (resolve_config(..., dataset=...))")
     p = Path(str(t).format(label=label)).expanduser()
     p = p if p.is_absolute() else project_dir()/p
-    if not p.is_file(): raise TrainingError(f"gan.init: the starting checkpoint {p} of class {label!r} does not exist; restore it (git checkout -- {t.format(label=label)}), point gan.init at another checkpoint, or pass -p gan.init=None to train from scratch")
+    if not p.is_file(): raise TrainingError(f"gan.init: the starting checkpoint {p} of class {label!r} does not exist; {restore_hint(p)}, point gan.init at another checkpoint, or pass -p gan.init=None to train from scratch")
     return p
 
 def effective_precision(cfg:dict) -> str:
@@ -53,8 +55,9 @@ def _sha256_of(path:str, mtime_ns:int, size:int) -> str: return file_sha256(path
 def run_identity(dataset:str, label:str, cfg:dict) -> dict:
     "The part of `cfg` that determines the weights of class `label`'s generator (hashed into its run id; a `gan.init` checkpoint by its SHA-256)."
     g = gan_config(cfg['gan'])
+    dflt = gan_config(None)   # options added after IDENTITY_KEYS count only when set: older runs keep their ids
     ident = dict(dataset=dataset, stage='gan', label=label, profile=cfg['profile'], seed=cfg['seed'], precision=effective_precision(cfg),
-                 data_limit=cfg['data']['limit'], gan={k: v for k, v in g.items() if k not in RUN_FREE_KEYS})
+                 data_limit=cfg['data']['limit'], gan={k: v for k, v in g.items() if k not in RUN_FREE_KEYS and (k in IDENTITY_KEYS or v != dflt.get(k))})
     p = init_checkpoint(cfg, label); ident['gan'].pop('init', None)   # no key without a starting checkpoint: run ids from before gan.init stay valid
     if p is not None: st = p.stat(); ident['gan']['init'] = _sha256_of(str(p), st.st_mtime_ns, st.st_size)
     return ident
@@ -76,6 +79,31 @@ def class_run(dataset:str, label:str, cfg:dict, finished:bool=True) -> RunDir|No
     return None
 
 # %% ../nbs/02_gan.ipynb #7fbee8e0
+@contextlib.contextmanager
+def class_lock(dataset:str,   # dataset name
+               label:str,     # class
+               cfg:dict):     # resolved configuration (the run identity's hash names the lock)
+    "Hold the lock of class `label`'s run under `cfg` (`runs/<dataset>/gan/<label>/.<hash>.lock`); while another process holds it, wait and say so."
+    import fcntl, socket
+    path = runs_dir(dataset, 'gan', label)/f".{config_hash(run_identity(dataset, label, cfg))}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'a+') as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0); who = f.read().strip() or 'another process'
+            print(f"{dataset}/{label}: {who} is training this class run; waiting for it to finish (its run is then reused or continued)", flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.seek(0); f.truncate(); f.write(f"pid {os.getpid()} on {socket.gethostname()}\n"); f.flush()
+            yield path
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
+def _after_failure(run:RunDir, fresh:bool, kept:bytes|None, last:list):
+    "A class run whose training raised: a new run with no snapshot is removed; a finished run whose continuation wrote nothing gets its done.json back."
+    now = snapshots(run.path)[-1:]
+    if fresh and not now: shutil.rmtree(run.path, ignore_errors=True)
+    elif kept is not None and now == last and not (run.path/'done.json').exists(): atomic_write(run.path/'done.json', kept)
+
 def train_class(dataset:str,             # dataset name
                 label:str,               # class to train on
                 cfg:dict,                # resolved configuration (`core.resolve_config`)
@@ -84,7 +112,8 @@ def train_class(dataset:str,             # dataset name
                 device=None,             # torch device (default: settings)
                 show_progress:bool=True, # progress bar
                 **kw) -> RunDir:         # passed to `train_loop` (e.g. `inject_nan_at`)
-    "Train (or resume, or reuse) the generator of class `label`; returns its run folder (rank 0 writes it)."
+    "Train (or resume, or reuse) the generator of class `label`; returns its run folder (rank 0 writes it, holding `class_lock`)."
+    from ssgnet_nb.stylegan3.training import init_state
     info = get_dataset(dataset)
     if label not in info.classes: raise DataError(f"unknown class {label!r} for {dataset}; classes: {info.classes}")
     g = gan_config(cfg['gan'])
@@ -92,27 +121,39 @@ def train_class(dataset:str,             # dataset name
     dev = setup_torch(device, cfg['precision'])
     done = None if force else class_run(dataset, label, cfg)
     if done is not None: return done
-    run = None
-    if rank == 0:
-        run = None if (force or not resume) else class_run(dataset, label, cfg, finished=False)
-        if run is None: run = new_run(run_identity(dataset, label, cfg), stage='gan', sub=label, tag=f"sg3{g['cfg'][-1]}-{label}")
-        (run.path/'done.json').unlink(missing_ok=True)
-    if world > 1:   # every rank trains in rank 0's folder
-        import torch.distributed as dist
-        box = [str(run.path) if run else None]; dist.broadcast_object_list(box, 0); run = RunDir(box[0])
-    imgs, init = class_images(dataset, label, cfg), init_checkpoint(cfg, label)
-    if g['kimg'] == 0:   # nothing to train: the starting checkpoint is the generator
-        if init is None: raise ConfigError(f"gan.kimg = 0 trains nothing, and there is no gan.init checkpoint for {dataset!r}; pass -p gan.kimg=<thousands of images> to train the generators")
-        if rank == 0: run.done(**adopt_checkpoint(run, init, imgs, g), label=label, images=len(imgs))
-        return run
-    seed = int(cfg['seed']) + 1000 * info.classes.index(label)
-    s = train_loop(run.path, imgs, g, seed=seed, device=dev['device'], precision=dev['precision'], resume=resume and not force,
-                   init=init, meta=dict(dataset=dataset, label=label, config=cfg), show_progress=show_progress, **kw)
-    if rank == 0: run.done(**s, label=label, images=len(imgs))
+    imgs, init = class_images(dataset, label, cfg), init_checkpoint(cfg, label)   # refused here, before any folder exists
+    if g['kimg'] == 0 and init is None: raise ConfigError(f"gan.kimg = 0 trains nothing, and there is no gan.init checkpoint for {dataset!r}; pass -p gan.kimg=<thousands of images> to train the generators")
+    meta = dict(dataset=dataset, label=label, config=cfg)
+    with class_lock(dataset, label, cfg) if rank == 0 else contextlib.nullcontext():
+        run, fresh, reuse = None, False, False
+        if rank == 0:
+            run = None if force else class_run(dataset, label, cfg)          # finished by another process while this one waited
+            reuse = run is not None
+            if run is None and not force and resume: run = class_run(dataset, label, cfg, finished=False)
+            if init is not None and (run is None or not snapshots(run.path)): init_state(init, g, info.channels, meta)   # a bad start: refused before a folder exists
+            if run is None: run, fresh = new_run(run_identity(dataset, label, cfg), stage='gan', sub=label, tag=f"sg3{g['cfg'][-1]}-{label}"), True
+        if world > 1:   # every rank trains in rank 0's folder
+            import torch.distributed as dist
+            box = [(str(run.path), reuse) if run else None]; dist.broadcast_object_list(box, 0); run, reuse = RunDir(box[0][0]), box[0][1]
+        if reuse: return run
+        kept, last = None, snapshots(run.path)[-1:]
+        if rank == 0 and (run.path/'done.json').is_file():   # continuing a finished run: put its done.json back if nothing comes of it
+            kept = (run.path/'done.json').read_bytes(); (run.path/'done.json').unlink()
+        try:
+            if g['kimg'] == 0 and init.suffix != '.pkl':   # nothing to train: the starting checkpoint is the generator
+                if rank == 0: run.done(**adopt_checkpoint(run, init, imgs, g), label=label, images=len(imgs))
+                return run
+            seed = int(cfg['seed']) + 1000 * info.classes.index(label)
+            s = train_loop(run.path, imgs, g, seed=seed, device=dev['device'], precision=dev['precision'], resume=resume and not force,
+                           init=init, meta=meta, show_progress=show_progress, **kw)
+        except BaseException:
+            if rank == 0: _after_failure(run, fresh, kept, last)
+            raise
+        if rank == 0: run.done(**s, label=label, images=len(imgs))
     return run
 
 def adopt_checkpoint(run:RunDir,   # the (new) run folder of one class
-                     init:Path,     # the checkpoint to adopt as this run's generator
+                     init:Path,     # the kit checkpoint to adopt as this run's generator
                      images,        # the class's training images (for reals.png)
                      g:dict):       # `gan_config` of the run (grid size, z_dim)
     "Make `init` the run's final snapshot without training (gan.kimg = 0): copy it, draw reals.png and its fakes grid; returns the run summary."
@@ -125,7 +166,7 @@ def adopt_checkpoint(run:RunDir,   # the (new) run folder of one class
     save_grid(generate(G, z, 1.0, g['grid_size']), run.path/f'fakes{nimg:06d}.png')
     run.log(f"gan.kimg = 0: adopted {init} (sha256 {sha[:12]}, {nimg/1000:g} kimg) as this class's generator; nothing trained")
     return dict(checkpoint=str(snap), kimg=nimg / 1000, nimg=nimg, ticks=0, seconds=0.0, p=float(sd['aug_p']), start_kimg=nimg / 1000,
-                init=str(init), init_sha256=sha, checkpoint_sha256=sha)
+                init=str(init), init_sha256=sha, init_kind='kit checkpoint', init_kimg=nimg / 1000, checkpoint_sha256=sha)
 
 def class_jobs(cfg:dict, n_classes:int, device=None) -> int:
     "How many class generators to train at once: `gan.jobs` if set, else on a CPU one per core (up to the classes), else 1."
@@ -149,12 +190,12 @@ def train_all(dataset:str,      # dataset name
     jobs = jobs or class_jobs(cfg, len(classes), kw.get('device'))
     todo = [c for c in classes if kw.get('force') or class_run(dataset, c, cfg) is None]
     if jobs <= 1 or len(todo) <= 1: return {c: train_class(dataset, c, cfg, **kw) for c in classes}
-    import concurrent.futures as cf, multiprocessing as mp
+    import concurrent.futures as cf
     from ssgnet_nb.gan import _train_class_job as job   # by module path: a notebook's own __main__ cannot be imported by spawned workers
     threads = max(1, torch.get_num_threads() // jobs)
     print(f"training {len(todo)} class generators in {jobs} processes x {threads} thread(s): {', '.join(todo)} (logs: runs/{dataset}/gan/<class>/<run>/log.txt)")
     target = int(round(gan_config(cfg['gan'])['kimg'] * 1000))
-    with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn')) as ex:
+    with process_pool(jobs) as ex:   # spawned workers that end with this process (a kill -9 of a kernel leaves no training behind)
         futs = {ex.submit(job, dataset, c, cfg, threads, {k: v for k, v in kw.items() if k != 'show_progress'}): c for c in todo}
         pb = progress(range(target * len(todo)), leave=True) if kw.get('show_progress', True) else None
         if pb is not None: pb.update(0)
@@ -355,16 +396,20 @@ def ship_checkpoint(run:RunDir,     # a finished (or stopped) GAN run of one cla
     return out
 
 def describe_training(run:RunDir) -> str:
-    "One line on how a finished generator was trained: from scratch, or from a shipped checkpoint (with its provenance) plus this run."
+    "One line on how a finished generator was trained: from scratch, or from a starting checkpoint or official pickle (with its provenance) plus this run."
     s = (run if isinstance(run, RunDir) else RunDir(run)).summary or {}
     kimg, start = s.get('kimg', 0), s.get('start_kimg', 0)   # summaries of older runs may lack fields
     if not s.get('init'): return f"trained from scratch: {kimg:g} kimg"
-    side, prov = Path(s['init']).with_suffix('.json'), ''
-    if side.is_file():
+    init = Path(s['init'])
+    kind = s.get('init_kind') or ('official stylegan3 pickle' if init.suffix == '.pkl' else 'kit checkpoint')
+    there = s['init_kimg'] if 'init_kind' in s else start   # runs from before init_kind started where their start said
+    what = [f"{kind}, {there:g} kimg there" if there is not None else f"{kind}, its kimg unknown (the file name does not say)"]
+    if there is None or abs(there - start) > 1e-9: what[0] += f"; counter {'reset to 0' if start == 0 else f'set to {start:g} kimg'}"
+    if (side := init.with_suffix('.json')).is_file():
         j = read_json(side)
-        prov = f" ({j['train_seconds']/60:.0f} min at {j['img_s']:.2f} img/s on the machine that made it, commit {j.get('commit')}; reproduce with `{j['command']}`)"
+        what.append(f"{j['train_seconds']/60:.0f} min at {j['img_s']:.2f} img/s on the machine that made it, commit {j.get('commit')}; reproduce with `{j['command']}`")
     more = f"then trained {kimg - start:g} kimg more in this run ({s.get('seconds', 0):.0f} s)" if kimg > start else "used as it is (gan.kimg = 0)"
-    return f"started from {_shown(s['init'])}, a checkpoint trained {start:g} kimg{prov}; {more}"
+    return f"started from {_shown(init)} ({'; '.join(what)}), {more}"
 
 def shipped_curve(run:RunDir) -> pd.DataFrame|None:
     "The training curve shipped beside the `gan.init` checkpoint a run started from (`<class>.curve.csv`), or None."
@@ -386,7 +431,8 @@ def plan_gan(dataset:str, cfg:dict) -> str:
     for c in get_dataset(dataset).classes:
         init, done = init_checkpoint(cfg, c), class_run(dataset, c, cfg)
         j = read_json(init.with_suffix('.json')) if init is not None and init.with_suffix('.json').is_file() else {}
-        start = f"from {_shown(init)} ({j.get('kimg', '?')} kimg)" if init else 'from scratch'
+        what = 'an official StyleGAN3 pickle' if init is not None and init.suffix == '.pkl' else f"{j.get('kimg', '?')} kimg"
+        start = f"from {_shown(init)} ({what})" if init else 'from scratch'
         eta = f", about {g['kimg'] * 1000 / j['img_s'] / 60:.0f} min at the {j['img_s']:.1f} img/s measured when it was made" if g['kimg'] and j.get('img_s') else ''
         lines.append(f"  {c}: " + ('a finished run is reused' if done else f"{start}, training {g['kimg']:g} kimg{eta}" if g['kimg'] else f"{start}, used as it is (gan.kimg = 0)"))
     return '\n'.join(lines)
@@ -569,4 +615,6 @@ def main(dataset:str='demo',    # dataset name
     if ship:
         cmd = shlex.join(['python', '-m', 'ssgnet_nb.gan', *sys.argv[1:]])
         for c, r in runs.items(): print('shipped:', ship_checkpoint(r, ship, cmd))
-    elif not label: print('pool:', fill_pool(dataset, cfg, device=device).describe())
+    elif not label:
+        with file_lock(runs_dir(dataset)/'.gan.lock'):   # as `run_gan` and `upstream_pool` do: one writer of the pool at a time
+            print('pool:', fill_pool(dataset, cfg, device=device).describe())
