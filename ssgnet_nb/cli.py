@@ -11,8 +11,9 @@ from pathlib import Path
 from .core import *
 
 # %% auto #0
-__all__ = ['STAGES', 'nbs_dir', 'available_stages', 'parse_param', 'notebook_parameters', 'check_parameters', 'render_html',
-           'run_stage', 'write_index', 'run_pipeline', 'main']
+__all__ = ['STAGES', 'nbs_dir', 'available_stages', 'parse_param', 'notebook_parameters', 'check_parameters', 'arrange_cells',
+           'render_html', 'stage_result', 'run_stage', 'headline_html', 'write_index', 'plan_line', 'run_pipeline',
+           'main']
 
 # %% ../nbs/07_cli.ipynb #c87b15ad
 STAGES = {
@@ -88,18 +89,81 @@ def check_parameters(nb_path:Path,     # A stage notebook
     notebook_parameters(nb_path)   # and exactly one tagged cell, near the top
     return got
 
+# %% ../nbs/07_cli.ipynb #59be6c30
+_RESULTS_H = re.compile(r'##\s+(Results|Run)\b')
+_DOCS_H = re.compile(r'##\s+How it works\b')
+
+def _h2(c) -> str|None:
+    "The level-2 heading a markdown cell opens with, or None."
+    if c.get('cell_type') != 'markdown' or not c.get('source', '').lstrip().startswith('## '): return None
+    return c['source'].lstrip().splitlines()[0]
+
+def arrange_cells(cells:list,          # An executed notebook's cells
+                  with_code:bool=False # Keep code cells that have no output
+                 ) -> tuple:
+    "(top, folded): the title and Results section first, the library (from `## How it works`, or around a `## Run` section) last; without code, code cells with no output are dropped."
+    cells = [c for c in cells if with_code or c.get('cell_type') != 'code' or c.get('outputs')]
+    heads = [(i, h) for i, c in enumerate(cells) if (h := _h2(c))]
+    res = next((i for i, h in heads if _RESULTS_H.match(h)), None)
+    if res is None: return cells, []
+    docs = next((i for i, h in heads if i > res and _DOCS_H.match(h)), None)
+    if docs is not None: return cells[:docs], cells[docs:]
+    end, first = next((i for i, h in heads if i > res), len(cells)), heads[0][0]
+    return cells[:first] + cells[res:end], cells[first:res] + cells[end:]
+
 # %% ../nbs/07_cli.ipynb #bc47f0ef
+_FOLD_CSS = "<style>details.ssg-docs{margin-top:2em;border-top:2px solid #ddd}details.ssg-docs>summary{font-size:1.35em;font-weight:600;cursor:pointer;padding:.6em 0}</style>"
+
 def render_html(nb_path:Path,         # Executed notebook
                 with_code:bool=False  # Keep input cells
                ) -> Path:
-    "Render an executed notebook to HTML beside it (inputs hidden unless `with_code`); returns the HTML path."
-    import nbformat
+    "Render an executed notebook to HTML beside it, results first and the library folded (`arrange_cells`), code hidden unless `with_code`; returns the HTML path."
+    import nbformat, uuid
     from nbconvert import HTMLExporter
+    nb = nbformat.read(str(nb_path), as_version=4)
+    nb.nbformat_minor = max(nb.nbformat_minor, 5)
+    for c in nb.cells: c.setdefault('id', uuid.uuid4().hex[:8])
+    top, fold = arrange_cells(nb.cells, with_code)
+    nb.cells = top + fold
+    h1 = next((c.source.lstrip()[2:].splitlines()[0] for c in nb.cells if c.cell_type == 'markdown' and c.source.lstrip().startswith('# ')), Path(nb_path).stem)
+    ds = nb.metadata.get('papermill', {}).get('parameters', {}).get('dataset')
+    nb.metadata['title'] = f"{h1}{f' · {ds}' if ds else ''} · ssgnet_nb"   # the page's <title>
     ex = HTMLExporter(exclude_input=not with_code, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = ex.from_notebook_node(nbformat.read(str(nb_path), as_version=4))
+    body, _ = ex.from_notebook_node(nb)
     body = re.sub(r'<script[^>]*src="https?://[^"]*require(\.min)?\.js"[^>]*>\s*</script>', '', body)  # no widgets: require.js only costs an offline fetch
+    at = body.find(f'id="cell-id={fold[0].id}"') if fold else -1
+    if at >= 0:
+        start, end = body.rfind('<div', 0, at), body.rfind('</main>')
+        failed = any(o.get('output_type') == 'error' for c in fold for o in c.get('outputs', []))
+        summary = "How it works: the library behind this stage, explained (click to open)"
+        body = (body[:start] + f'<details class="ssg-docs"{" open" if failed else ""}><summary>{summary}</summary>\n' + body[start:end]
+                + '</details>\n' + body[end:]).replace('</head>', _FOLD_CSS + '</head>', 1)
     return atomic_write(Path(nb_path).with_suffix('.html'), body)
 
+# %% ../nbs/07_cli.ipynb #0878705c
+def _thumbnail(src:Path, dest:Path, width:int=360) -> str:
+    "A copy of the PNG `src` at most `width` px wide at `dest`; returns its name relative to the dataset's report folder."
+    from PIL import Image
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(src) as im:
+        im = im.convert('RGB'); im.thumbnail((width, 4*width))
+        im.save(dest, format='PNG')
+    return f'{dest.parent.name}/{dest.name}'
+
+def stage_result(stage:str,   # Stage name
+                 dataset:str, # Dataset
+                 profile:str  # Profile the stage ran under
+                ) -> dict|None:
+    "What the dataset index shows of a stage's newest finished run (`report.index_entry`: run id, profile, headline), its thumbnail copied to `reports/<dataset>/thumbs/`; None when it has none."
+    from ssgnet_nb.report import index_entry
+    try:
+        e = index_entry(dataset, stage, profile)
+        if e and e.get('thumbnail'): e['thumbnail'] = _thumbnail(Path(e['thumbnail']), reports_dir(dataset)/'thumbs'/f'{stage}.png')
+        return e
+    except Exception as ex:   # the stage ran; a result that cannot be read is shown on the index, it does not stop the pipeline
+        return dict(error=f"its results could not be read: {type(ex).__name__}: {ex}"[:500])
+
+# %% ../nbs/07_cli.ipynb #4ebc7c2d
 def run_stage(stage:str,              # Stage name (see `STAGES`)
               dataset:str,            # Dataset
               profile:str,            # Profile
@@ -108,7 +172,7 @@ def run_stage(stage:str,              # Stage name (see `STAGES`)
               with_code:bool=False,   # Keep code cells in the HTML
               progress_bar:bool=None  # papermill's cell progress bar (default: when stdout is a terminal)
              ) -> dict:
-    "Execute one stage notebook with papermill, render it to HTML; returns a status record."
+    "Execute one stage notebook with papermill, render it to HTML, read its results for the index; returns a status record."
     import papermill as pm
     nb_in = nbs_dir()/STAGES[stage]['nb']
     out_dir = reports_dir(dataset); out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +184,8 @@ def run_stage(stage:str,              # Stage name (see `STAGES`)
     try:
         with env_vars(MPLBACKEND=None):   # MPLBACKEND=Agg would hide every figure
             nb = pm.execute_notebook(str(nb_in), str(nb_out), parameters=parameters, cwd=str(nb_in.parent), kernel_name='python3',
-                                     progress_bar=sys.stdout.isatty() if progress_bar is None else progress_bar, iopub_timeout=30)
+                                     progress_bar=sys.stdout.isatty() if progress_bar is None else progress_bar, iopub_timeout=30,
+                                     extra_arguments=['--IPKernelApp.log_level=CRITICAL'])   # not the kernel's start-up chatter on every stage
         skipped = [i for i,c in enumerate(nb.cells) if c.cell_type == 'code' and c.source.strip() and c.get('execution_count') is None
                    and 'skip-execution' not in c.metadata.get('tags', [])]   # the library's self-checks are tagged to run only under nbdev-test
         rec.update(status='failed', error=f"cells {skipped[:5]} were not executed") if skipped else rec.update(status='ok')
@@ -133,16 +198,31 @@ def run_stage(stage:str,              # Stage name (see `STAGES`)
         try: render_html(nb_out, with_code)
         except Exception as e: rec.update(html=None, render_error=f"{type(e).__name__}: {e}")
     else: rec['html'] = None
+    if rec['status'] == 'ok': rec['result'] = stage_result(stage, dataset, profile)
     return rec
 
 # %% ../nbs/07_cli.ipynb #f9fd1b0d
-_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
+_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.45em .6em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}.ok{color:#1a7f37;font-weight:600}.failed{color:#cf222e;font-weight:600}.skipped{color:#9a6700;font-weight:600}
-code{background:#f6f8fa;padding:0 .25em;border-radius:3px}small{color:#666}"""
+code{background:#f6f8fa;padding:0 .25em;border-radius:3px}small{color:#666}ul.hl{margin:0;padding-left:1.1em}ul.hl li{margin:.1em 0}
+img.thumb{max-width:240px;border:1px solid #ddd}"""
 
 def _page(title, body):
     return f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n{body}\n</body></html>\n"
+
+def _short(s, n=140): return s if len(s) <= n else s[:n - 1] + '…'
+
+def headline_html(result:dict|None, # A status record's `result` (`stage_result`)
+                  notes:bool=True     # Show each number's note (shortened; in full as a tooltip)
+                 ) -> str:
+    "The stage's headline numbers as a list: metric, value [95 % interval] unit, and the note."
+    if not result: return ''
+    if result.get('error'): return f'<small class="failed">{html.escape(result["error"])}</small>'
+    from ssgnet_nb.report import fmt_headline
+    items = [f'<li><b>{html.escape(h["metric"])}</b>: {html.escape(fmt_headline(h))}'
+             + (f' <small title="{html.escape(h["note"])}">{html.escape(_short(h["note"]))}</small>' if notes and h.get('note') else '') + '</li>' for h in result.get('headline', [])]
+    return f'<ul class="hl">{"".join(items)}</ul>' if items else ''
 
 def write_index(dataset:str # Dataset whose index to write
                ) -> Path:
@@ -150,25 +230,60 @@ def write_index(dataset:str # Dataset whose index to write
     d = reports_dir(dataset); st = read_json(d/'status.json') if (d/'status.json').is_file() else {}
     rows = []
     for stage in [s for s in STAGES if s in st]:
-        r = st[stage]
-        link = f'<a href="{html.escape(r["html"])}">{html.escape(stage)}</a>' if r.get('html') and (d/r['html']).is_file() else html.escape(stage)
+        r = st[stage]; res = r.get('result') or {}
+        page = r.get('html') if r.get('html') and (d/r['html']).is_file() else None
+        link = f'<a href="{html.escape(page)}">{html.escape(stage)}</a>' if page else html.escape(stage)
+        thumb = f'<img class="thumb" src="{html.escape(res["thumbnail"])}" alt="{html.escape(stage)}: main figure">' if res.get('thumbnail') and (d/res['thumbnail']).is_file() else ''
+        if thumb and page: thumb = f'<a href="{html.escape(page)}">{thumb}</a>'
+        prof = res.get('profile') or (r.get('parameters') or {}).get('profile') or ''
+        run = f"<code>{html.escape(prof)}</code>" + (f"<br><small>run {html.escape(res['run_id'])}</small>" if res.get('run_id') else '')
         why = r.get('error') or r.get('reason') or ''
         params = ', '.join(f'{k}={v!r}' for k,v in {**r.get('parameters', {}), **r.get('overrides', {})}.items())
-        rows.append(f"<tr><td>{link}</td><td class=\"{r['status']}\">{r['status']}</td><td>{r.get('duration_s', '')}</td>"
-                    f"<td><code>{html.escape(params)}</code></td><td>{html.escape(r.get('started', ''))}</td><td><small>{html.escape(why)}</small></td></tr>")
-    body = (f"<h1>ssgnet_nb report: {html.escape(dataset)}</h1><p><a href=\"../index.html\">all datasets</a></p>"
-            "<table><tr><th>stage</th><th>status</th><th>duration (s)</th><th>parameters</th><th>started</th><th>notes</th></tr>"
+        rows.append(f"<tr><td>{link}</td><td class=\"{r['status']}\">{r['status']}</td><td>{headline_html(r.get('result'))}</td><td>{thumb}</td><td>{run}</td>"
+                    f"<td>{r.get('duration_s', '')}</td><td><code>{html.escape(params)}</code></td><td>{html.escape(r.get('started', ''))}</td><td><small>{html.escape(why)}</small></td></tr>")
+    body = (f"<h1>ssgnet_nb report: {html.escape(dataset)}</h1><p><a href=\"../index.html\">all datasets</a> · headline numbers with their 95 % interval in brackets where the stage computes one; hover a note for all of it; click a stage or its figure for its page</p>"
+            "<table><tr><th>stage</th><th>status</th><th>headline numbers</th><th>figure</th><th>profile, run</th><th>duration (s)</th><th>parameters</th><th>started</th><th>notes</th></tr>"
             + '\n'.join(rows) + "</table>")
     out = atomic_write(d/'index.html', _page(f'ssgnet_nb: {dataset}', body))
     root = reports_dir(); items = []
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and (p/'index.html').is_file()):
         s = read_json(sub/'status.json') if (sub/'status.json').is_file() else {}
         summ = ', '.join(f"{k}: {v['status']}" for k,v in s.items())
-        items.append(f'<tr><td><a href="{html.escape(sub.name)}/index.html">{html.escape(sub.name)}</a></td><td>{html.escape(summ)}</td></tr>')
-    atomic_write(root/'index.html', _page('ssgnet_nb reports', "<h1>ssgnet_nb reports</h1><table><tr><th>dataset</th><th>stages</th></tr>" + '\n'.join(items) + "</table>"))
+        hl = ''.join(f"<p><b>{html.escape(k)}</b> <small>({html.escape((v.get('result') or {}).get('profile') or '')})</small>{headline_html(v.get('result'), notes=False)}</p>"
+                     for k, v in s.items() if (v.get('result') or {}).get('headline'))
+        items.append(f'<tr><td><a href="{html.escape(sub.name)}/index.html">{html.escape(sub.name)}</a></td><td>{html.escape(summ)}</td><td>{hl}</td></tr>')
+    atomic_write(root/'index.html', _page('ssgnet_nb reports', "<h1>ssgnet_nb reports</h1><table><tr><th>dataset</th><th>stages</th><th>headline numbers</th></tr>" + '\n'.join(items) + "</table>"))
     return out
 
+# %% ../nbs/07_cli.ipynb #ed8db639
+def plan_line(stage:str, # Stage name
+              cfg:dict   # Its resolved configuration (`resolve_config`)
+             ) -> str:
+    "One line: what `stage` does at this configuration's scale."
+    c = cfg.get(stage) or {}
+    lim = cfg['data']['limit']
+    what = dict(
+        data=lambda: f"images at {cfg['data']['size']} px, " + (f"at most {', '.join(f'{k} {v}' for k, v in lim.items())} per split" if lim else 'every prepared image'),
+        gan=lambda: f"one {c['cfg']} per class at {c['resolution']} px, batch {c['batch']}, {c['kimg']:g} kimg " + (f"on top of {c['init']}" if c['init'] else 'from scratch')
+                    + f", pool at ψ {c['psi']:g}",
+        classification=lambda: f"{c['arch']} at {c['size']} px, {c['schedule']} schedule, up to {c['epochs']} epoch(s), settings {', '.join(map(str, c['settings']))}, seeds {c['seeds']}",
+        segmentation=lambda: f"{c['model']}" + (f" ({c['encoder']})" if c['model'] == 'unet' else '') + f" at {c['size']} px, loss {c['loss']}, {c['epochs']} epoch(s) per model, "
+                             f"baseline + {c['rounds']} round(s) x {len(c['seeds'])} seed(s), {c['pool_size']} pool images per round",
+        fid=lambda: f"up to {c['max_images']} images per side per class, clean-fid mode {c['mode']}",
+        report=lambda: f"tables of the newest finished runs of profile {cfg['profile']}").get(stage, lambda: '')()
+    try:
+        from ssgnet_nb.segmentation import expected_time
+        eta = expected_time(stage, cfg['profile'])
+    except (ImportError, SSGNetError, OSError): eta = ''
+    return f"{stage}: {what}" + (f"; expected time: {eta}" if eta.startswith('about') else '')   # only a measured time
+
 # %% ../nbs/07_cli.ipynb #e85f7ffb
+def _profile_source(requested:str|None, profile:str) -> str:
+    "Where the profile came from, in words (and what `auto` chose)."
+    if requested is None and os.environ.get('IN_TEST') and 'SSGNET_PROFILE' not in os.environ: return 'the test runner'
+    src, asked = (f'--profile {requested}', requested) if requested else (f"the profile setting ({get_settings()['profile']})", get_settings()['profile'])
+    return src + (f"; auto = {'paper: a CUDA GPU is here' if profile == 'paper' else 'cpu: no CUDA GPU here'}" if asked == 'auto' else '')
+
 def run_pipeline(dataset:str,          # Dataset name
                  profile:str=None,     # Profile (default: the settings' profile)
                  stages:list=None,     # Stage names (default: all available for the dataset)
@@ -181,7 +296,7 @@ def run_pipeline(dataset:str,          # Dataset name
     "Run stages for `dataset` into `reports/<dataset>/`; returns 0 when all succeeded, 1 otherwise."
     from ssgnet_nb.data import get_dataset
     get_dataset(dataset)
-    profile = resolve_profile(profile)                     # unknown profile -> ConfigError; auto -> paper or cpu
+    requested, profile = profile, resolve_profile(profile)   # unknown profile -> ConfigError; auto -> paper or cpu
     avail = available_stages(dataset)
     stages = list(stages or avail)
     for s in stages:
@@ -193,12 +308,15 @@ def run_pipeline(dataset:str,          # Dataset name
     for k in params:
         if k == 'force': continue
         if not any(k in v for v in declared.values()): raise ConfigError(f"parameter {k!r} is not declared by any of the stages {stages}; declared: {sorted(set().union(*declared.values()) - {'dataset', 'profile'})}")
+    cfgs = {}
     for s in stages:   # every override and stage knob checked before anything runs: a bad value stops here, in one line
         sec = s if s in STAGE_KEYS else None
-        resolve_config(profile, sec, overrides, dataset, **{k: v for k, v in params.items() if k in declared[s] and sec and k in PROFILES[profile][sec]})
+        cfgs[s] = resolve_config(profile, sec, overrides, dataset, **{k: v for k, v in params.items() if k in declared[s] and sec and k in PROFILES[profile][sec]})
     out = reports_dir(dataset); out.mkdir(parents=True, exist_ok=True)
     status = read_json(out/'status.json') if (out/'status.json').is_file() else {}
     failed, order = set(), [s for s in STAGES if s in stages]
+    echo(f"profile {profile} (from {_profile_source(requested, profile)}); stages, in order: {' -> '.join(order)}")
+    for s in order: echo(f"  {plan_line(s, cfgs[s])}")
     for s in order:
         bad = [n for n in STAGES[s]['needs'] if n in failed]
         if bad:
@@ -253,6 +371,7 @@ def _parser():
     pr.add_argument('name'); pr.add_argument('--source', default=None, help='official archive (zip/npz) or the folder it unpacks to')
     pr.add_argument('--sizes', default=None, help='comma-separated square sizes in px, e.g. 256,64'); pr.add_argument('--split', default=None, help='split policy')
     pr.add_argument('--seed', type=int, default=None); pr.add_argument('--skip-bad', action='store_true', help='prepare the rest when some files are bad and list them')
+    pr.add_argument('--max-unpacked', default=None, metavar='SIZE', help="let a trusted archive unpack to SIZE (bytes, or e.g. 64G) instead of the default limit")
     ck = d.add_parser('check', help='validate a prepared dataset'); ck.add_argument('name')
     dl = d.add_parser('download', help='download an official archive with a direct URL'); dl.add_argument('name')
     dl.add_argument('--dest', default=None); dl.add_argument('--url', default=None); dl.add_argument('--sha256', default=None)
@@ -271,6 +390,9 @@ def _data_cmd(a):
         if a.split: kw['split'] = a.split
         if a.seed is not None: kw['seed'] = a.seed
         if a.name == 'demo': kw = {k:v for k,v in kw.items() if k in ('sizes', 'seed')}
+        if a.max_unpacked is not None:
+            if a.name == 'demo': raise ConfigError("--max-unpacked limits what an archive may unpack to; the demo dataset is generated, not unpacked: leave the option out")
+            kw['max_unpacked'] = a.max_unpacked
         print(f"prepared {a.name} in {data.prepare(a.name, a.source, **kw)}"); return 0
     if a.data_cmd == 'check':
         if not hasattr(data, 'check'): raise SSGNetError("`ssgnet data check` is not available in this version of the kit")

@@ -115,9 +115,10 @@ def _num(v) -> float|None:
     return v if np.isfinite(v) else None
 
 def fmt_value(v, unit:str='') -> str:
-    "A number with as many digits as its size needs (3 significant, at least 2 decimals below 100)."
+    "A number with as many digits as its size needs (3 significant, at least 2 decimals below 100; counts of images as integers)."
     v = _num(v)
     if v is None: return '–'
+    if unit == 'images' and v.is_integer(): return f"{int(v)}"   # a count
     return f"{v:.1f}" if abs(v) >= 100 else f"{v:.2f}" if abs(v) >= 0.01 or v == 0 else f"{v:.3g}"
 
 def fmt_headline(h:dict # One headline entry: metric, value, lo, hi, unit, note
@@ -126,7 +127,7 @@ def fmt_headline(h:dict # One headline entry: metric, value, lo, hi, unit, note
     unit = h.get('unit') or ''
     lo, hi = _num(h.get('lo')), _num(h.get('hi'))
     iv = f" [{fmt_value(lo)}, {fmt_value(hi)}]" if lo is not None and hi is not None else ''
-    return f"{fmt_value(h.get('value'))}{iv}{' ' + unit if unit else ''}"
+    return f"{fmt_value(h.get('value'), unit)}{iv}{' ' + unit if unit else ''}"
 
 def jsonable(h:dict) -> dict:
     "A headline entry with plain floats (None for missing or NaN bounds) and strings."
@@ -161,7 +162,7 @@ def data_headline(dataset:str # A prepared dataset
                  ) -> list:
     "The data stage's headline: images per split as prepared (no interval: these are counts)."
     t = dataset_overview([dataset]).iloc[0]
-    return [dict(metric=f'{s} images', value=float(t[f'#{s}']), lo=None, hi=None, unit='', note=t['Images per class'] if s == 'train' else '') for s in SPLITS]
+    return [dict(metric=f'{s} split', value=float(t[f'#{s}']), lo=None, hi=None, unit='images', note=t['Images per class'] if s == 'train' else '') for s in SPLITS]
 
 # %% ../nbs/06_report.ipynb #7b6f5f0b
 def _defs(res) -> str:
@@ -217,12 +218,13 @@ def ablation_tables(profile:str=None, # Only runs of this profile (None: any)
             for _, r in iv.iloc[1:].iterrows(): row[f"Δ DSC round {int(r['round'])} (pp)"] = pp(r['gain'], r['gain_lo'], r['gain_hi']) if pd.notna(r['gain']) else f"{100*(r['DSC'] - iv['DSC'].iloc[0]):+.2f}"
             rounds.append(dict(row, Seeds=int(iv['seeds'].iloc[0]), run_id=seg.run_id))
         cls = latest(ds, 'classification')
-        st = getattr(cls, 'stats', None)
-        if isinstance(st, pd.DataFrame) and {'setting', 'acc', 'diff'} <= set(st):
-            st = st.set_index('setting')
-            row = {'Dataset': ds, 'Acc original %': f"{100*st.loc['original', 'acc']:.1f}" if 'original' in st.index else '—'}
-            for k in [x for x in st.index if x not in ('original', 'synthetic')]: row[f'Δ {k} (pp)'] = pp(st.loc[k, 'diff'], st.loc[k].get('diff_lo'), st.loc[k].get('diff_hi'))
-            shares.append(dict(row, run_id=cls.run_id))
+        if cls is not None:
+            st = cls.stats[cls.stats['metric'] == 'acc']
+            for arch, g in st.groupby('arch', sort=False):
+                g = g.set_index('setting')
+                row = {'Dataset': ds, 'Model': arch, 'Acc original %': f"{100*g.loc['original', 'mean']:.1f}" if 'original' in g.index else '—'}
+                for k in [x for x in g.index if x not in ('original', 'synthetic')]: row[f'Δ {k} (pp)'] = pp(g.loc[k, 'diff'], g.loc[k, 'diff_lo'], g.loc[k, 'diff_hi'])
+                shares.append(dict(row, Seeds=int(g['seeds'].max()), run_id=cls.run_id))
     return dict(rounds=pd.DataFrame(rounds), shares=pd.DataFrame(shares))
 
 # %% ../nbs/06_report.ipynb #d1212ec3

@@ -19,6 +19,8 @@ def run(args, tmp_path, **env):
     (['run', 'demo', '--stages', 'data', '-p', 'kimgg=3'], "parameter 'kimgg' is not declared"),
     (['run', 'demo', '--stages', 'data', '-p', 'gan.kimgg=3'], "unknown parameter 'gan.kimgg'"),
     (['data', 'prepare', 'nope'], "unknown dataset 'nope'"),
+    (['data', 'prepare', 'demo', '--max-unpacked', '2G'], 'the demo dataset is generated, not unpacked'),
+    (['data', 'prepare', 'kvasir', '--source', 'x.zip', '--max-unpacked', 'lots'], "max_unpacked 'lots' is not a size"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, msg):
     r = run(args, tmp_path)
@@ -30,16 +32,21 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, msg):
 def test_run_data_stage_end_to_end(tmp_path):
     r = run(['run', 'demo', '--profile', 'smoke', '--stages', 'data'], tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith('profile smoke (from --profile smoke); stages, in order: data\n  data: images at 32 px')   # the plan first
+    assert 'Executing' not in r.stderr and 'Kernel is running' not in r.stderr   # no progress bar or kernel chatter into a pipe
     rep = tmp_path/'reports'/'demo'
     page = (rep/'01_data.html').read_text()
     assert 'Built-in demo' in page and '<img' in page              # the preview grid is embedded
     assert 'ensure_prepared(' not in page                          # code hidden by default
+    assert page.index('Run: prepare') < page.index('<details class="ssg-docs">') < page.index('The registry')   # results first, library folded
+    assert 'jp-mod-noOutputs jp-mod-noInput' not in page           # no empty boxes for cells with nothing to show
     nb = nbformat.read(rep/'01_data.ipynb', as_version=4)
     assert nb.metadata.papermill.parameters == {'dataset': 'demo', 'profile': 'smoke'}
     st = json.loads((rep/'status.json').read_text())
     assert st['data']['status'] == 'ok' and st['data']['duration_s'] > 0
+    assert [h['value'] for h in st['data']['result']['headline']] == [224, 48, 48]
     idx = (rep/'index.html').read_text()
-    assert 'href="01_data.html"' in idx and 'class="ok"' in idx
+    assert 'href="01_data.html"' in idx and 'class="ok"' in idx and '<b>train split</b>: 224 images' in idx
     assert 'href="demo/index.html"' in (tmp_path/'reports'/'index.html').read_text()
     assert (tmp_path/'data'/'prepared'/'demo'/'manifest.csv').is_file()
 
@@ -77,3 +84,10 @@ def test_data_list_shows_prepared_demo(tmp_path):
     r = run(['data', 'list'], tmp_path)
     row = next(l for l in r.stdout.splitlines() if l.strip().startswith('demo'))
     assert 'yes' in row and '224' in row and '48' in row
+
+def test_data_prepare_passes_max_unpacked(tmp_path):
+    "--max-unpacked reaches data.prepare: a 3 MiB archive is refused against the user's 1 MiB, and the message names both."
+    import zipfile
+    with zipfile.ZipFile(tmp_path/'kvasir-seg.zip', 'w', zipfile.ZIP_DEFLATED) as z: z.writestr('kvasir-seg/images/a.jpg', b'0'*(3*2**20))
+    r = run(['data', 'prepare', 'kvasir', '--source', str(tmp_path/'kvasir-seg.zip'), '--max-unpacked', '1M'], tmp_path)
+    assert r.returncode == 2 and 'unpack to 3.0 MiB, more than the 1.0 MiB allowed' in r.stderr, r.stderr
