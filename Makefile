@@ -3,6 +3,7 @@
 #   make test    install if needed, run every notebook (nbdev-test) and pytest; ends with "N passed, N failed"
 #   make export  notebooks -> library (nbdev-export), then strip outputs (nbdev-clean)
 #   make bench   run the benchmarks in bench/ (they write BENCHMARKS.md)
+#   make readme  regenerate README.md from nbs/index.ipynb (tools/readme.py; make test checks it is current)
 #   make demo-checkpoints   retrain the demo's shipped per-class StyleGAN3 checkpoints (assets/demo/gan; hours on a CPU)
 SHELL := /bin/bash
 PY ?= python3
@@ -10,7 +11,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ssgnet-installed
 
-.PHONY: install demo test export bench clean-reports chromium demo-checkpoints
+.PHONY: install demo test export bench readme clean-reports chromium demo-checkpoints
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +37,9 @@ chromium:
 export: install
 	$(BIN)/nbdev-export
 	$(BIN)/nbdev-clean
+
+readme: install
+	$(BIN)/python tools/readme.py
 
 bench: install
 	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
