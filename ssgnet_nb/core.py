@@ -12,13 +12,13 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['SETTINGS_DEFAULTS', 'PATH_KEYS', 'PRECISIONS', 'SECTIONS', 'STAGE_KEYS', 'META_KEYS', 'PROFILES', 'HASH_IGNORE',
-           'SSGNetError', 'ConfigError', 'find_settings', 'get_settings', 'prepared_dir', 'raw_dir', 'runs_dir',
-           'reports_dir', 'env_vars', 'DataConfig', 'GanConfig', 'ClassificationConfig', 'SegmentationConfig',
-           'FidConfig', 'ReportConfig', 'RunConfig', 'check_config', 'default_config', 'resolve_profile',
-           'resolve_config', 'config_hash', 'seed_everything', 'get_device', 'bf16_supported', 'setup_torch',
-           'autocast', 'atomic_open', 'atomic_write', 'write_json', 'read_json', 'CheckpointError', 'file_sha256',
-           'save_checkpoint', 'load_checkpoint', 'RunDir', 'new_run', 'list_runs', 'find_run', 'file_lock',
-           'interactive', 'progress']
+           'PIPELINE_BENCH', 'SSGNetError', 'ConfigError', 'find_settings', 'get_settings', 'prepared_dir', 'raw_dir',
+           'runs_dir', 'reports_dir', 'env_vars', 'DataConfig', 'GanConfig', 'ClassificationConfig',
+           'SegmentationConfig', 'FidConfig', 'ReportConfig', 'RunConfig', 'check_config', 'default_config',
+           'resolve_profile', 'resolve_config', 'config_hash', 'seed_everything', 'get_device', 'bf16_supported',
+           'setup_torch', 'autocast', 'atomic_open', 'atomic_write', 'write_json', 'read_json', 'CheckpointError',
+           'file_sha256', 'save_checkpoint', 'load_checkpoint', 'RunDir', 'new_run', 'list_runs', 'find_run',
+           'file_lock', 'interactive', 'progress', 'process_pool', 'expected_time', 'finished_run']
 
 # %% ../nbs/00_core.ipynb #98e25e4d
 class SSGNetError(Exception):
@@ -182,11 +182,11 @@ class GanConfig:
 @dataclasses.dataclass
 class ClassificationConfig:
     "The synthetic-share sweep: real training set enhanced per setting, one model per setting and seed."
-    arch:str = _f('resnet18', 'timm model name of the classifier')
+    arch:str|list = _f('resnet18', 'timm model name of the classifier, or a list of them (each runs the whole sweep)', item='str')
     size:int = _f(32, 'input size (px)', lo=8)
     batch:int = _f(16, 'batch size', lo=1)
     epochs:int = _f(1, 'epochs (at most, for the paper schedule)', lo=1)
-    schedule:str = _f('fine_tune', 'training recipe', choices=('paper', 'fine_tune'))
+    schedule:str = _f('fine_tune', 'training recipe: paper (frozen ImageNet body), fine_tune (fastai), medmnist (in memory, from scratch)', choices=('paper', 'fine_tune', 'medmnist'))
     lr:float = _f(2e-3, 'learning rate', gt=0)
     settings:list = _f(['original', 'balanced', 0.2], "training sets: original, balanced, synthetic or an extra share (0.2, '+20%')", item='setting')
     seeds:list = _f([0], 'seeds, one model each per setting', item='int')
@@ -198,6 +198,7 @@ class ClassificationConfig:
     freeze_epochs:int = _f(1, 'fine_tune: epochs with the body frozen (pretrained weights only)', lo=0)
     tstr:bool = _f(True, 'also train on synthetic images only, test on real')
     bootstrap:int = _f(2000, 'bootstrap replicates of the intervals', lo=10)
+    jobs:int|None = _f(None, 'medmnist recipe: models trained at once in separate processes (None: one per CPU core)', lo=1)
 
 @dataclasses.dataclass
 class SegmentationConfig:
@@ -289,7 +290,7 @@ def _check_value(key:str, v, f, kinds=None):
     if isinstance(v, bool): ok = 'bool' in kinds
     elif isinstance(v, int) and 'int' in kinds: ok = True
     elif isinstance(v, float) and 'int' in kinds and 'float' not in kinds and v.is_integer(): v, ok = int(v), True
-    elif isinstance(v, (int, float)) and 'float' in kinds: v, ok = float(v), math.isfinite(v)
+    elif isinstance(v, (int, float)) and 'float' in kinds: ok = math.isfinite(v)   # kept as given: run ids hash the values as written
     else: ok = any(isinstance(v, _KINDS[k]) for k in kinds if k in ('str', 'list', 'dict'))
     if not ok: bad()
     if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -343,7 +344,8 @@ _CPU = _merge(default_config(), dict(
     data=dict(size=32, limit=None),
     gan=dict(resolution=32, z_dim=64, w_dim=64, cbase=4096, cmax=64, batch=16, gamma=1.0, ada_kimg=20, tick_kimg=1, snap=2, keep_snapshots=1000,
              kimg={'breastmnist': 0, '*': 10}, init={'breastmnist': 'assets/breastmnist/gan/{label}.pt'}, pool_per_class=None, pool_total=1000),
-    classification=dict(arch='resnet18', size=32, batch=64, epochs=20, lr=1e-2, settings=['original', 'balanced', 0.2, 0.5, 1.0], seeds=[0, 1, 2, 3, 4]),
+    classification=dict(arch=['resnet18', 'resnet50'], size=28, batch=128, epochs=15, schedule='medmnist', lr=1e-3, pretrained=False,
+                        settings=['original', 'balanced', 0.2, 0.5, 1.0], seeds=[0, 1, 2, 3, 4]),
     segmentation=dict(encoder='regnetx_002', size=64, batch=16, epochs=10, rounds=2, pool_size=500, seeds=[0]),
     fid=dict(max_images=1000)))
 _PAPER = _merge(_DEMO, dict(
@@ -656,3 +658,49 @@ def progress(it, total:int=None, comment:str='', leave:bool=True):
     pb = progress_bar(it, total=total, leave=leave)
     if comment: pb.comment = comment
     return pb
+
+# %% ../nbs/00_core.ipynb #5e001522
+def _die_with_parent(ppid:int):
+    "Worker initializer: end this process when its parent ends (prctl PR_SET_PDEATHSIG on Linux, and a watcher thread everywhere)."
+    import signal, threading
+    try:
+        import ctypes
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, int(signal.SIGTERM))   # 1 = PR_SET_PDEATHSIG
+    except Exception: pass
+    def watch():
+        while os.getppid() == ppid: time.sleep(1)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != ppid: os._exit(1)   # the parent died before the signal was armed
+
+def process_pool(jobs:int): # Worker processes
+    "A `ProcessPoolExecutor` of `jobs` spawned workers that end when this process ends."
+    import concurrent.futures as cf, multiprocessing as mp
+    from ssgnet_nb.core import _die_with_parent as init   # by module path: spawned workers cannot import a notebook's __main__
+    return cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=init, initargs=(os.getpid(),))
+
+PIPELINE_BENCH = {('demo', 'demo'): 'bench_demo', ('cpu', 'breastmnist'): 'bench_breastmnist'}   # (profile, dataset) -> BENCHMARKS.md section with per-stage times
+
+def expected_time(stage:str,        # Stage name, as in the benchmark's table
+                  profile:str,      # Profile about to run
+                  dataset:str=None, # Dataset about to run (the demo profile's table is the demo dataset's)
+                  bench:Path=None   # BENCHMARKS.md (default: beside settings.ini, else beside the package)
+                 ) -> str:
+    "What BENCHMARKS.md measured for `stage` at this profile and dataset, or that there is no measurement yet."
+    key = PIPELINE_BENCH.get((profile, dataset or ('demo' if profile == 'demo' else None)))
+    if bench is None:
+        roots = [p.parent for p in [find_settings()] if p] + ([Path(__file__).resolve().parent.parent] if '__file__' in globals() else [])
+        bench = next((r/'BENCHMARKS.md' for r in roots if (r/'BENCHMARKS.md').is_file()), None)
+    sec = re.search(rf'<!-- bench:{key} -->(.*?)<!-- /bench:{key} -->', Path(bench).read_text(), re.S) if key and bench and Path(bench).is_file() else None
+    row = re.search(rf'^\|\s*{re.escape(stage)}\s*\|\s*ok\s*\|\s*([\d.]+)\s*\|', sec.group(1), re.M) if sec else None
+    if row is None: return f"no measurement for profile {profile!r}" + (f" on {dataset!r}" if dataset else '') + " yet (the bench/ scripts time the demo and the cpu profile on BreastMNIST)"
+    when = re.search(r'_Measured (.+?) by .+? on: (.+?)\._', sec.group(1))
+    return f"about {float(row.group(1)):.0f} s (BENCHMARKS.md, {key}" + (f", {when.group(1)} on {when.group(2)}" if when else '') + ")"
+
+def finished_run(run,      # A run (`RunDir` or its folder)
+                 what:str  # The stage, for the message
+                ) -> RunDir:
+    "`run` as a `RunDir`, or an `SSGNetError` when it has no `done.json`."
+    run = run if isinstance(run, RunDir) else RunDir(run)
+    if not run.finished: raise SSGNetError(f"{run.path} is not a finished {what} run (no done.json): it was stopped or failed; run the stage again")
+    return run
