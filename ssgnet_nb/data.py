@@ -40,6 +40,7 @@ class DatasetInfo:
     notes:str=''             # Quirks worth knowing
     urls:tuple=()            # Direct download links as (url, sha256 or None) pairs, for `download`
     md5:dict=None            # Published md5 of official files (file name -> md5), checked with a warning
+    bundled:str=None         # A copy shipped in the repository (path from the project folder) that prepares itself on first use
 
 DATASETS = {d.name: d for d in [
     DatasetInfo('demo', 'Built-in demo (procedural endoscopy-style lesions)', 'synthetic endoscopy', ('classification', 'segmentation'),
@@ -77,7 +78,8 @@ DATASETS = {d.name: d for d in [
                 urls=(('https://zenodo.org/records/10519652/files/breastmnist.npz?download=1', None),),
                 md5={'breastmnist.npz': '750601b1f35ba3300ea97c75c52ff8f6', 'breastmnist_64.npz': '742edef2a1fd1524b2efff4bd7ba9364',
                      'breastmnist_128.npz': '363e4b3f8d712e9b5de15470a2aaadf1', 'breastmnist_224.npz': 'b56378a6eefa9fed602bb16d192d4c8b'},
-                notes='Label 0 = malignant, 1 = normal + benign; labels shaped (N,1) or (N,); MedMNIST+ adds 64/128/224 px files.'),
+                bundled='assets/breastmnist/breastmnist.npz',
+                notes='Label 0 = malignant, 1 = normal + benign; labels shaped (N,1) or (N,); MedMNIST+ adds 64/128/224 px files. Bundled (CC BY 4.0, assets/breastmnist/LICENSE.md): prepares itself on first use.'),
     DatasetInfo('cbis_ddsm', 'CBIS-DDSM', 'mammography', ('classification', 'segmentation'), ('benign', 'malignant'), 1,
                 'https://www.cancerimagingarchive.net/collection/cbis-ddsm/ (NBIA Data Retriever)', 'CC BY 3.0',
                 'Lee et al., A curated mammography data set for use in computer-aided detection and diagnosis research, Sci. Data 2017',
@@ -321,6 +323,11 @@ def _add_demo_size(root:Path, size:int):
     except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
     write_json(root/'prepared.json', dict(meta, sizes=[*meta['sizes'], size]))
 
+def _project_file(rel:str) -> Path:
+    "A path relative to the project folder (the one holding settings.ini, else the package's parent)."
+    f = find_settings()
+    return (Path(f).resolve().parent if f else Path(__file__).resolve().parent.parent)/rel
+
 def ensure_prepared(name:str,      # Dataset name
                     size:int=None  # A size the caller needs (must have been prepared, except demo: any size is derived)
                    ) -> Path:
@@ -335,6 +342,14 @@ def ensure_prepared(name:str,      # Dataset name
         return root
     if not (root/'manifest.csv').is_file():   # a prepare killed in the middle of its swap left the previous folder aside: put it back
         import ssgnet_nb.prepare as prep; prep.clean_stale(root)
+    if not (root/'manifest.csv').is_file() and info.bundled and (src := _project_file(info.bundled)).is_file():
+        with file_lock(root.parent/f'.{name}.lock'):   # several notebooks may ask at once
+            if not (root/'manifest.csv').is_file():
+                print(f"preparing the bundled copy of {info.title} ({info.licence}; {src.parent/'LICENSE.md'}) into {root}")
+                import warnings
+                with warnings.catch_warnings():   # the bundled file is a known repack, upsampled sizes are what the kit asks for: LICENSE.md says both
+                    warnings.filterwarnings('ignore', message='.*(not MedMNIST.s published|are upsampled from).*')
+                    prepare(name, src)
     load_manifest(name, root)  # raises with the command when missing
     if size is not None:
         meta = prepared_meta(name, root)
