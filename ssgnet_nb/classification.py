@@ -6,20 +6,20 @@ Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/classification.html.m
 
 # %% ../nbs/03_classification.ipynb #68d68cab
 from __future__ import annotations
-import os, json, time, math, contextlib
+import os, json, time, math, contextlib, dataclasses, warnings
 from pathlib import Path
 from functools import partial
 import numpy as np, pandas as pd
-import torch
+import torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
 from .data import items, read_image, resize_image, write_png, get_dataset, ensure_prepared, prepared_meta, DataError, show_grid, DATASETS
-from .gan import ensure_pool, pool_from_images
 
 # %% auto #0
-__all__ = ['POOL_COLS', 'SCHEDULES', 'parse_setting', 'parse_settings', 'setting_slug', 'gan_command', 'load_pool',
-           'synthetic_pool', 'n_extra', 'enhance', 'enhancement_counts', 'source_size', 'real_items', 'local_weights',
-           'make_dls', 'make_learner', 'cls_metrics', 'train_eval', 'bootstrap_acc', 'needed_per_class',
-           'run_classification', 'load_results', 'paper_table', 'detail_table']
+__all__ = ['SCHEDULES', 'METRICS', 'METRIC_NAMES', 'parse_setting', 'parse_settings', 'setting_slug', 'n_extra', 'enhance',
+           'enhancement_counts', 'source_size', 'real_items', 'local_weights', 'make_dls', 'make_learner',
+           'cls_metrics', 'train_eval', 'load_xy', 'build_classifier', 'train_eval_fast', 'bootstrap_metrics',
+           'pool_need', 'plan_classification', 'needed_per_class', 'archs', 'run_classification', 'paper_table',
+           'detail_table', 'tstr_table', 'ClassificationResult', 'read_classification', 'latest_classification']
 
 # %% ../nbs/03_classification.ipynb #c044482a
 def parse_setting(s # 'original', 'balanced', 'synthetic', or a share p: 0.2, '0.2', '+20%'
@@ -44,36 +44,6 @@ def parse_settings(ss # A list of settings, or one comma-separated string
 def setting_slug(name:str) -> str:
     "File-name form of a setting name: '+20%' -> 'p20'."
     return name.replace('+', 'p').replace('%', '').replace('.', '_')
-
-# %% ../nbs/03_classification.ipynb #48c63337
-POOL_COLS = ('file', 'class')
-
-def gan_command(dataset:str) -> str:
-    "The command that trains the per-class generators and fills the pool of `dataset`."
-    return f"ssgnet run {dataset} --stages gan"
-
-def load_pool(pool_dir:Path, # Folder holding pool.csv and the PNGs
-              dataset:str    # Dataset whose classes the pool must use
-             ) -> pd.DataFrame:
-    "The rows of `pool.csv` with absolute `image_path`, checked against `dataset`'s classes and the files on disk."
-    pool_dir = Path(pool_dir); f = pool_dir/'pool.csv'
-    if not f.is_file(): raise SSGNetError(f"no synthetic pool for {dataset!r}: {f} does not exist; run `{gan_command(dataset)}` first (it trains one generator per class and fills {pool_dir})")
-    df = pd.read_csv(f, dtype=str, keep_default_na=False)
-    if miss := [c for c in POOL_COLS if c not in df.columns]: raise SSGNetError(f"{f} lacks columns {miss}; re-run `{gan_command(dataset)} --force`")
-    classes = get_dataset(dataset).classes
-    if bad := sorted(set(df['class']) - set(classes)):
-        raise SSGNetError(f"{f}: pool classes {bad} are not classes of {dataset!r} {list(classes)}; this pool was made for other labels (another dataset, or class indices instead of names): re-run `{gan_command(dataset)} --force`")
-    df['image_path'] = [pool_dir/p for p in df.file]
-    if gone := [str(p) for p in df.image_path if not p.is_file()]:
-        raise SSGNetError(f"{len(gone)} image(s) listed in {f} are missing, e.g. {gone[:3]}; re-run `{gan_command(dataset)} --force`")
-    return df.reset_index(drop=True)
-
-def synthetic_pool(dataset:str,         # Dataset name
-                   cfg:dict,            # Resolved configuration
-                   min_per_class:int=None # Images per class the sweep needs (passed to the GAN stage)
-                  ) -> Path:
-    "The pool folder of `dataset` from the GAN stage's `ensure_pool` (which builds a tiny one for smoke runs and otherwise names the command to run)."
-    return Path(ensure_pool(dataset, cfg, min_per_class=min_per_class))
 
 # %% ../nbs/03_classification.ipynb #b9eae09b
 def n_extra(p:float, T:int) -> int:
@@ -134,12 +104,12 @@ def source_size(dataset:str, size:int) -> int:
 def real_items(dataset:str, split:str, cfg:dict) -> pd.DataFrame:
     "The real `split` items (image_path, label, id) at the profile's size, limited as the profile says."
     c = cfg['classification']
-    df = items(dataset, split, size=source_size(dataset, c['size']), limit=(cfg.get('data') or {}).get('limit'), seed=cfg.get('seed', 0), task='classification')
+    df = items(dataset, split, size=source_size(dataset, c['size']), limit=cfg['data']['limit'], seed=cfg['seed'], task='classification')
     if not len(df): raise DataError(f"dataset {dataset!r} has no {split} images; check `ssgnet data check {dataset}`")
     return df[['id', 'image_path', 'label']].reset_index(drop=True)
 
 # %% ../nbs/03_classification.ipynb #862784a6
-SCHEDULES = ('paper', 'fine_tune')
+SCHEDULES = ('paper', 'fine_tune', 'medmnist')
 
 def local_weights(arch:str) -> Path|None:
     "The local pretrained weight file of timm model `arch` in the settings' `pretrained_dir`, if there is one."
@@ -174,10 +144,10 @@ def make_learner(dls,          # `make_dls` output
     import timm
     c = cfg['classification']; arch = c['arch']
     if not timm.is_model(arch): raise ConfigError(f"{arch!r} is not a timm model name; e.g. resnet18, resnet50, efficientnet_b0, densenet121 (timm.list_models() lists them)")
-    if c.get('schedule', 'fine_tune') not in SCHEDULES: raise ConfigError(f"unknown schedule {c.get('schedule')!r}; choose one of {', '.join(SCHEDULES)}")
-    f = local_weights(arch) if c.get('pretrained', True) else None
+    if c['schedule'] not in SCHEDULES: raise ConfigError(f"unknown schedule {c['schedule']!r}; choose one of {', '.join(SCHEDULES)}")
+    f = local_weights(arch) if c['pretrained'] else None
     kw = dict(pretrained_cfg_overlay=dict(file=str(f))) if f else {}
-    paper = c.get('schedule') == 'paper'
+    paper = c['schedule'] == 'paper'
     if paper: kw.update(opt_func=partial(Adam, mom=0.9, sqr_mom=0.999, eps=1e-7), wd=0., train_bn=False, lin_ftrs=[500, 200, 50], ps=0., concat_pool=False)
     with env_vars(HF_HUB_OFFLINE='1'):
         try: learn = vision_learner(dls, arch, pretrained=f is not None, normalize=False, loss_func=CrossEntropyLossFlat(), metrics=[accuracy],
@@ -188,7 +158,7 @@ def make_learner(dls,          # `make_dls` output
     if f is not None and paper:                      # frozen body except its last `unfreeze` layers that hold weights
         learn.freeze()
         leaves = [m for m in learn.model[0].modules() if not list(m.children()) and list(m.parameters(recurse=False))]
-        for m in leaves[len(leaves) - c.get('unfreeze', 2):] if c.get('unfreeze', 2) else []:
+        for m in leaves[len(leaves) - c['unfreeze']:] if c['unfreeze'] else []:
             for p in m.parameters(): p.requires_grad_(True)
     return learn, (f"local {f.name}" if f else 'from scratch')
 
@@ -219,62 +189,181 @@ def train_eval(cfg:dict,            # Resolved configuration
                path:Path=None,      # Work folder (fastai `models/`)
                device=None,         # Device
                quiet:bool=False,    # No progress bars or fastai tables
-               log=print            # One line per epoch goes here
+               log=print,           # One line per epoch goes here
+               arch:str=None        # timm model (default: the first of `classification.arch`)
               ) -> dict:
     "Train one model on `train`, return its record (metrics on `test`, epochs, weights) and the test probabilities."
     from fastai.vision.all import EarlyStoppingCallback, ReduceLROnPlateau, SaveModelCallback, BnFreeze
+    cfg = {**cfg, 'classification': {**cfg['classification'], 'arch': arch or archs(cfg)[0]}}
     c, t0 = cfg['classification'], time.time()
     seed_everything(seed)
-    paper = c.get('schedule', 'fine_tune') == 'paper'
+    paper = c['schedule'] == 'paper'
     dls = make_dls(train, val, classes, c['size'], c['batch'], augment=not paper, device=device)
     learn, weights = make_learner(dls, cfg, path)
     ctx = contextlib.ExitStack()
     if quiet: ctx.enter_context(learn.no_bar()); ctx.enter_context(learn.no_logging())
     with ctx:
         if paper:
-            cbs = [EarlyStoppingCallback('valid_loss', patience=c.get('patience', 6)), ReduceLROnPlateau('valid_loss', patience=c.get('lr_patience', 3), factor=10., min_lr=c.get('min_lr', 5e-5)),
+            cbs = [EarlyStoppingCallback('valid_loss', patience=c['patience']), ReduceLROnPlateau('valid_loss', patience=c['lr_patience'], factor=10., min_lr=c['min_lr']),
                    SaveModelCallback('valid_loss', fname=f'best-{os.getpid()}', with_opt=False), BnFreeze()]
             learn.fit(c['epochs'], c['lr'], cbs=cbs)
             with contextlib.suppress(OSError): (learn.path/learn.model_dir/f'best-{os.getpid()}.pth').unlink()
         elif weights == 'from scratch': learn.fit_one_cycle(c['epochs'], c['lr'])
-        else: learn.fine_tune(c['epochs'], base_lr=c['lr'], freeze_epochs=c.get('freeze_epochs', 1))
+        else: learn.fine_tune(c['epochs'], base_lr=c['lr'], freeze_epochs=c['freeze_epochs'])
         hist = [dict(zip(['train_loss', 'valid_loss', 'accuracy'], map(float, v))) for v in learn.recorder.values]
         probs, _ = learn.get_preds(dl=dls.test_dl(test[['image_path']].assign(image_path=test.image_path.astype(str))))
     for i, h in enumerate(hist): log(f"  epoch {i+1}: train loss {h['train_loss']:.4f} valid loss {h['valid_loss']:.4f} valid acc {h['accuracy']:.4f}")
     y = test.label.map({k: i for i, k in enumerate(classes)}).values
-    rec = dict(seed=seed, arch=c['arch'], weights=weights, schedule=c.get('schedule', 'fine_tune'), size=c['size'], epochs_run=len(hist),
+    rec = dict(seed=seed, arch=c['arch'], weights=weights, schedule=c['schedule'], size=c['size'], epochs_run=len(hist),
                best_valid_loss=min((h['valid_loss'] for h in hist), default=float('nan')), **cls_metrics(y, probs.numpy(), classes),
                sec=round(time.time() - t0, 1))
     return dict(record=rec, probs=probs.numpy(), history=hist)
 
+# %% ../nbs/03_classification.ipynb #ce110003
+def load_xy(df:pd.DataFrame,   # Items: image_path, label
+            classes,           # Class order
+            size:int,          # Input size (px)
+            channels:int       # 1 (gray) or 3
+           ) -> tuple:
+    "(images [N, C, S, S] float in [-1, 1] = (x/255 − 0.5)/0.5, labels [N] int64) of `df`, in memory."
+    at = lambda a: a if a.shape[0] == size and a.shape[1] == size else resize_image(a, size)
+    x = np.stack([at(read_image(p, channels)) for p in df.image_path]) if len(df) else np.zeros((0, size, size, channels), np.uint8)
+    x = torch.as_tensor(x).permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.5)
+    y = torch.as_tensor([list(classes).index(l) for l in df.label], dtype=torch.long)
+    assert x.shape[1:] == (channels, size, size) and len(x) == len(y), (x.shape, len(y))
+    return x.contiguous(memory_format=torch.channels_last), y
+
+def build_classifier(arch:str,           # timm model name
+                     n_classes:int,      # Output classes
+                     in_chans:int,       # Input channels
+                     pretrained:bool=False # Use a local weight file from `pretrained_dir` when one exists
+                    ) -> tuple:
+    "(timm model `arch` with `n_classes` outputs on `in_chans` channels, weights description)."
+    import timm
+    if not timm.is_model(arch): raise ConfigError(f"classification.arch {arch!r} is not a timm model name; e.g. resnet18, resnet50, efficientnet_b0 (timm.list_models() lists them)")
+    f = local_weights(arch) if pretrained else None
+    with env_vars(HF_HUB_OFFLINE='1'):
+        if f is None: return timm.create_model(arch, pretrained=False, num_classes=n_classes, in_chans=in_chans), 'from scratch'
+        from ssgnet_nb.weights import load_weight_file
+        sd = load_weight_file(f, 'state_dict', arch)
+        return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay=dict(state_dict=sd), num_classes=n_classes, in_chans=in_chans), f'local {f.name}'
+
+@torch.no_grad()
+def _probs(net, x, dev, precision, batch=512):
+    net.eval()
+    with autocast(dev, precision): return torch.cat([net(b.to(dev)).float().softmax(1).cpu() for b in x.split(batch)])
+
+def _auc(y:np.ndarray, p:np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+    try: return float(roc_auc_score(y, p[:, 1]) if p.shape[1] == 2 else roc_auc_score(y, p, multi_class='ovr', labels=list(range(p.shape[1]))))
+    except ValueError: return float('nan')
+
+def train_eval_fast(cfg:dict,           # Resolved configuration (its `classification` section)
+                    train:pd.DataFrame, # Training list (`enhance`)
+                    val:pd.DataFrame,   # Real validation items
+                    test:pd.DataFrame,  # Real test items
+                    classes,            # Class order
+                    seed:int=0,         # Seed of this repetition
+                    arch:str=None,      # timm model (default: `classification.arch`)
+                    channels:int=3,     # Input channels (the dataset's)
+                    device=None,        # Device
+                    log=print           # One line per epoch goes here
+                   ) -> dict:
+    "Train one model with the MedMNIST recipe in memory (see above); its record (test metrics of the best-val-AUC epoch) and test probabilities."
+    c, t0 = cfg['classification'], time.time()
+    arch = arch or (c['arch'] if isinstance(c['arch'], str) else c['arch'][0])
+    dev = torch.device(device) if device is not None else torch.device('cpu'); prec = cfg['precision'] or get_settings()['precision']
+    prec = ('bf16' if bf16_supported(dev) else 'fp32') if prec == 'auto' else prec
+    seed_everything(seed)
+    (x, y), (xv, yv), (xt, yt) = (load_xy(d, classes, c['size'], channels) for d in (train, val, test))
+    net, weights = build_classifier(arch, len(classes), channels, c['pretrained'])
+    net = net.to(dev, memory_format=torch.channels_last)
+    opt = torch.optim.Adam(net.parameters(), c['lr'])
+    g, bs = torch.Generator().manual_seed(seed), min(c['batch'], len(x))
+    batches = lambda: [b for b in torch.randperm(len(x), generator=g).split(bs) if len(b) > 1]   # a batch of one breaks BatchNorm
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, c['lr'], total_steps=c['epochs'] * max(1, len(x) // bs + (len(x) % bs > 1)))
+    best, hist = (-math.inf, None, 0), []
+    for ep in range(c['epochs']):
+        net.train(); tot = []
+        for idx in batches():
+            with autocast(dev, prec): loss = F.cross_entropy(net(x[idx].to(dev)), y[idx].to(dev))
+            opt.zero_grad(); loss.backward(); opt.step(); sched.step(); tot.append(float(loss))
+        pv = _probs(net, xv, dev, prec); vauc, vacc = _auc(yv.numpy(), pv.numpy()), float((pv.argmax(1) == yv).float().mean())
+        hist.append(dict(epoch=ep + 1, train_loss=float(np.mean(tot)), val_auc=vauc, val_acc=vacc))
+        log(f"  epoch {ep+1}: train loss {hist[-1]['train_loss']:.4f} val AUC {vauc:.4f} val acc {vacc:.4f}")
+        if not vauc <= best[0]: best = (vauc, {k: v.detach().clone() for k, v in net.state_dict().items()}, ep + 1)   # nan: keep the latest
+    net.load_state_dict(best[1]); pt = _probs(net, xt, dev, prec)
+    rec = dict(seed=seed, arch=arch, weights=weights, schedule='medmnist', size=c['size'], epochs_run=c['epochs'], best_epoch=best[2], best_val_auc=best[0],
+               precision=prec, **cls_metrics(yt.numpy(), pt.numpy(), classes), sec=round(time.time() - t0, 1))
+    return dict(record=rec, probs=pt.numpy(), history=hist)
+
 # %% ../nbs/03_classification.ipynb #b849ace0
-def bootstrap_acc(correct:dict,    # setting -> bool array [seeds, N]: test image correct per seed
-                  ref:str='original', # Setting the differences are taken against
-                  B:int=2000,      # Bootstrap replicates
-                  seed:int=0,      # Seed of the resampling
-                  alpha:float=0.05 # 1 - confidence
-                 ) -> pd.DataFrame:
-    "Per setting: mean and std (over seeds) of accuracy, its bootstrap CI, and the paired difference to `ref` with its CI."
-    rng = np.random.default_rng(seed)
-    N = next(iter(correct.values())).shape[1]
-    idx = rng.integers(0, N, (B, N))
-    boot = {}
-    for k, c in correct.items():
-        c = np.asarray(c, np.float64)
-        per_seed = np.stack([c[s][idx].mean(1) for s in range(len(c))])           # [S, B]
-        pick = rng.integers(0, len(c), (B, len(c)))                                 # seeds resampled per replicate
-        boot[k] = per_seed[pick, np.arange(B)[:, None]].mean(1)
-    lo, hi = 100*alpha/2, 100*(1 - alpha/2)
-    rows = []
-    for k, c in correct.items():
-        acc = np.asarray(c, np.float64).mean(1)
-        r = dict(setting=k, seeds=len(acc), acc=acc.mean(), acc_std=acc.std(ddof=1) if len(acc) > 1 else float('nan'),
-                 ci_lo=np.percentile(boot[k], lo), ci_hi=np.percentile(boot[k], hi))
-        if ref in boot:
-            d = boot[k] - boot[ref]
-            r.update(diff=acc.mean() - np.asarray(correct[ref], np.float64).mean(), diff_lo=np.percentile(d, lo), diff_hi=np.percentile(d, hi))
-        rows.append(r)
+def _replicate_metrics(p:np.ndarray,   # Probabilities [N, C] of one model
+                       y:np.ndarray,   # True classes [N]
+                       idx:np.ndarray  # Resampled test indices [B, N]
+                      ) -> dict:
+    "Accuracy, balanced accuracy and ROC AUC of `p` on each bootstrap replicate `idx`: {metric: [B]}."
+    from scipy.stats import rankdata
+    C = p.shape[1]; pred = (p[:, 1] >= 0.5).astype(int) if C == 2 else p.argmax(1)
+    yb, ok = y[idx], (pred == y)[idx]
+    with np.errstate(invalid='ignore', divide='ignore'):
+        rec = np.stack([(ok & (yb == k)).sum(1) / (yb == k).sum(1) for k in range(C)])
+        def auc_k(k):
+            s, pos = p[:, k][idx], (yb == k)
+            n1, n0 = pos.sum(1), (~pos).sum(1)
+            return ((rankdata(s, axis=1) * pos).sum(1) - n1 * (n1 + 1) / 2) / (n1 * n0)
+        auc = auc_k(1) if C == 2 else np.nanmean(np.stack([auc_k(k) for k in range(C)]), 0)
+        return dict(acc=ok.mean(1), bal_acc=np.nanmean(rec, 0), auc=auc)
+
+METRICS = ('acc', 'bal_acc', 'auc')
+
+def bootstrap_metrics(probs:dict,          # setting -> probabilities [seeds, N, C] on the test set
+                      y:np.ndarray,        # True classes [N]
+                      ref:str='original',  # Setting the paired differences are taken against
+                      B:int=2000,          # Bootstrap replicates
+                      seed:int=0,          # Seed of the resampling
+                      alpha:float=0.05     # 1 - confidence
+                     ) -> pd.DataFrame:
+    "Per setting and metric: mean and sd over seeds, bootstrap CI over test images and seeds, and the paired difference to `ref` with its CI."
+    y, rng = np.asarray(y), np.random.default_rng(seed)
+    idx, full = rng.integers(0, len(y), (B, len(y))), np.arange(len(y))[None]
+    S = {k: np.asarray(v).shape[0] for k, v in probs.items()}
+    pick = {n: rng.integers(0, n, (B, n)) for n in sorted(set(S.values()))}    # seeds drawn per replicate (same draws for settings with as many seeds)
+    boot, point = {}, {}
+    for k, pr in probs.items():
+        per = [_replicate_metrics(np.asarray(p, np.float64), y, idx) for p in pr]                 # seeds x {metric: [B]}
+        point[k] = {m: np.array([float(_replicate_metrics(np.asarray(p, np.float64), y, full)[m][0]) for p in pr]) for m in METRICS}
+        with np.errstate(invalid='ignore'), warnings.catch_warnings():   # a replicate without one class has no AUC: it is left out (nan)
+            warnings.simplefilter('ignore', RuntimeWarning)
+            boot[k] = {m: np.nanmean(np.stack([r[m] for r in per])[pick[S[k]], np.arange(B)[:, None]], 1) for m in METRICS}
+    lo, hi, rows = 100 * alpha / 2, 100 * (1 - alpha / 2), []
+    for k in probs:
+        for m in METRICS:
+            v = point[k][m]
+            r = dict(setting=k, metric=m, seeds=len(v), mean=float(v.mean()), sd=float(v.std(ddof=1)) if len(v) > 1 else float('nan'),
+                     lo=float(np.nanpercentile(boot[k][m], lo)), hi=float(np.nanpercentile(boot[k][m], hi)))
+            if ref in probs:
+                d = boot[k][m] - boot[ref][m]
+                r.update(diff=float(v.mean() - point[ref][m].mean()), diff_lo=float(np.nanpercentile(d, lo)), diff_hi=float(np.nanpercentile(d, hi)))
+            rows.append(r)
     return pd.DataFrame(rows)
+
+# %% ../nbs/03_classification.ipynb #ce110004
+def pool_need(dataset:str, cfg:dict) -> int:
+    "Synthetic images per class the sweep of `cfg` needs from the pool."
+    c = cfg['classification']
+    return needed_per_class(real_items(dataset, 'train', cfg), parse_settings(c['settings']), c['tstr'])
+
+def plan_classification(dataset:str, cfg:dict, with_pool:bool=True) -> str:
+    "What `run_classification` is about to do: models, recipe, scale, how many trainings, data sizes, expected time."
+    c = cfg['classification']; sets = parse_settings(c['settings'])
+    if not with_pool: sets = [s for s in sets if s['kind'] == 'original']
+    n_sets = len(sets) + (with_pool and c['tstr'] and 'synthetic' not in [s['name'] for s in sets])
+    tr = real_items(dataset, 'train', cfg)
+    return (f"classification for {dataset!r}, profile {cfg['profile']!r}: {', '.join(archs(cfg))} ({c['schedule']} recipe, {c['epochs']} epochs, batch {c['batch']}, lr {c['lr']:g}) at {c['size']} px; "
+            f"{n_sets} training sets x {len(c['seeds'])} seeds x {len(archs(cfg))} models = {n_sets * len(c['seeds']) * len(archs(cfg))} trainings; "
+            f"real train {dict(tr.label.value_counts())}, val {len(real_items(dataset, 'val', cfg))}, test {len(real_items(dataset, 'test', cfg))}; "
+            f"expected time: {expected_time('classification', cfg['profile'], dataset)}")
 
 # %% ../nbs/03_classification.ipynb #01fdfc30
 def needed_per_class(train:pd.DataFrame, sets:list, tstr:bool=True) -> int:
@@ -283,95 +372,229 @@ def needed_per_class(train:pd.DataFrame, sets:list, tstr:bool=True) -> int:
     need = [T - int(n.min()) + n_extra(s['p'], T) for s in sets if s['kind'] == 'enhanced']
     return max(need + ([T] if tstr else []) + [0])
 
+def archs(cfg:dict) -> list:
+    "The classifiers of the sweep: `classification.arch` as a list."
+    a = cfg['classification']['arch']
+    return [a] if isinstance(a, str) else list(a)
+
+def _fit(job):
+    "One model in a worker process (one thread): `train_eval_fast` on the job's arguments."
+    torch.set_num_threads(1)
+    return train_eval_fast(**job, log=lambda *a: None)
+
 def run_classification(dataset:str,       # Dataset with a classification task
                        cfg:dict,          # Resolved configuration (stage 'classification')
-                       pool_dir:Path=None,# Synthetic pool folder, or None: only `original`
+                       pool=None,         # Synthetic pool (`pool.Pool`), or None: only `original`
                        force:bool=False,  # Recompute even if a finished identical run exists
                        quiet:bool=False   # No fastai progress bars / tables
                       ) -> RunDir:
-    "All settings × seeds of the sweep in one run folder (see above); returns it."
+    "Every model × setting × seed of the sweep in one run folder, with bootstrap statistics, figures and headline; returns it."
     c, info = cfg['classification'], get_dataset(dataset)
     if 'classification' not in info.tasks: raise DataError(f"dataset {dataset!r} has no classification task; use one of {[n for n, d in DATASETS.items() if 'classification' in d.tasks]}")
-    classes = list(info.classes)
+    classes, models = list(info.classes), archs(cfg)
     sets = parse_settings(c['settings'])
-    if pool_dir is None: sets = [s for s in sets if s['kind'] == 'original'] or [parse_setting('original')]
-    tstr = pool_dir is not None and c.get('tstr', True)
-    if tstr and 'synthetic' not in [s['name'] for s in sets]: sets.append(parse_setting('synthetic'))
+    if pool is None: sets = [s for s in sets if s['kind'] == 'original'] or [parse_setting('original')]
+    if pool is not None and c['tstr'] and 'synthetic' not in [s['name'] for s in sets]: sets.append(parse_setting('synthetic'))
     real = {sp: real_items(dataset, sp, cfg) for sp in ('train', 'val', 'test')}
-    pool = load_pool(pool_dir, dataset) if pool_dir is not None else None
-    cfg = dict(cfg, dataset=dataset, stage='classification', settings_run=[s['name'] for s in sets],
-               synthetic=dict(path=str(pool_dir), csv_sha256=file_sha256(Path(pool_dir)/'pool.csv'), images=len(pool)) if pool is not None else 'none')
-    if not force and (old := find_run(cfg)) is not None:
+    ident = dict(cfg, dataset=dataset, stage='classification', settings_run=[s['name'] for s in sets],
+                 synthetic=dict(path=str(pool.folder), csv_sha256=pool.csv_sha256, images=len(pool)) if pool is not None else 'none')
+    if not force and (old := find_run(ident)) is not None:
         print(f"reusing finished run {old.path} (same configuration and pool; force=True recomputes)"); return old
-    run = new_run(cfg, 'classification', tag=f"{c['arch']}-{c.get('schedule', 'fine_tune')}")
-    env = setup_torch(precision=cfg.get('precision'))
-    run.log(f"run {run.path}: {dataset}, profile {cfg.get('profile')}, {c['arch']} ({c.get('schedule', 'fine_tune')}), {c['size']} px, device {env['device']}, "
+    run = new_run(ident, 'classification', tag='-'.join(models) + f"-{c['schedule']}")
+    env = setup_torch(precision=cfg['precision'])
+    run.log(f"run {run.path}: {dataset}, profile {cfg['profile']}, {', '.join(models)} ({c['schedule']}), {c['size']} px, device {env['device']}, "
             f"real train/val/test {len(real['train'])}/{len(real['val'])}/{len(real['test'])}, pool {len(pool) if pool is not None else 0} images")
-    t0, recs = time.time(), []
+    t0, lists = time.time(), {}
     for s in sets:
-        tl = enhance(real['train'], pool, s['name'] if s['kind'] != 'enhanced' else s['p'], classes, cfg.get('seed', 0), log=run.log)
+        tl = enhance(real['train'], pool.df if pool is not None else None, s['name'] if s['kind'] != 'enhanced' else s['p'], classes, cfg['seed'], log=run.log)
         atomic_write(run.path/f"train_{setting_slug(s['name'])}.csv", tl.assign(image_path=tl.image_path.astype(str)).to_csv(index=False))
-        n_syn = int((tl.source == 'synthetic').sum())
-        run.log(f"{s['name']}: {len(tl)} training images ({len(tl) - n_syn} real + {n_syn} synthetic) " +
-                ', '.join(f"{k} {v}" for k, v in tl.label.value_counts().reindex(classes, fill_value=0).items()))
-        for seed in c['seeds']:
-            out = train_eval(cfg, tl, real['val'], real['test'], classes, seed, run.path, env['device'], quiet, log=run.log)
-            rec = dict(dataset=dataset, setting=s['name'], p=s['p'], n_real=len(tl) - n_syn, n_synth=n_syn, n_train=len(tl),
-                       synth_share=n_syn/len(tl), **out['record'])
-            pr = pd.DataFrame(out['probs'], columns=[f'p_{k}' for k in classes]).assign(id=real['test']['id'].values, label=real['test'].label.values)
-            atomic_write(run.path/f"preds_{setting_slug(s['name'])}_seed{seed}.csv", pr.to_csv(index=False))
-            run.metric(kind='test', **{k: v for k, v in rec.items() if k != 'cm'}, cm=rec['cm'])
-            run.log(f"{s['name']} seed {seed}: test acc {rec['acc']:.4f} bal acc {rec['bal_acc']:.4f} AUC {rec['auc']:.4f} ({rec['weights']}, {rec['sec']}s)")
-            recs.append(rec)
+        n_syn = int((tl.source == 'synthetic').sum()); lists[s['name']] = (s, tl, n_syn)
+        run.log(f"{s['name']}: {len(tl)} training images ({len(tl) - n_syn} real + {n_syn} synthetic) " + ', '.join(f"{k} {v}" for k, v in tl.label.value_counts().reindex(classes, fill_value=0).items()))
+    keys = [(a, name, seed) for a in models for name in lists for seed in c['seeds']]
+    if c['schedule'] == 'medmnist':
+        jobs = [dict(cfg=cfg, train=lists[n][1], val=real['val'], test=real['test'], classes=classes, seed=sd, arch=a, channels=info.channels, device=env['device'])
+                for a, n, sd in keys]
+        n_proc = max(1, min(c['jobs'] or len(os.sched_getaffinity(0)), len(jobs))) if env['device'].type == 'cpu' else 1
+        run.log(f"{len(jobs)} models in {n_proc} process(es) x 1 thread")
+        if n_proc > 1:
+            from ssgnet_nb.classification import _fit as fit   # by module path: spawned workers cannot import a notebook's __main__
+            with process_pool(n_proc) as ex: outs = list(ex.map(fit, jobs))
+        else: outs = [train_eval_fast(**j, log=run.log) for j in jobs]
+    else: outs = [train_eval(cfg, lists[n][1], real['val'], real['test'], classes, sd, run.path, env['device'], quiet, log=run.log, arch=a) for a, n, sd in keys]
+    recs = []
+    for (a, name, seed), out in zip(keys, outs):
+        s, tl, n_syn = lists[name]
+        rec = dict(dataset=dataset, setting=name, p=s['p'], n_real=len(tl) - n_syn, n_synth=n_syn, n_train=len(tl), synth_share=n_syn/len(tl), **out['record'])
+        pr = pd.DataFrame(out['probs'], columns=[f'p_{k}' for k in classes]).assign(id=real['test']['id'].values, label=real['test'].label.values)
+        atomic_write(run.path/_preds_name(a, name, seed), pr.to_csv(index=False))
+        run.metric(kind='test', **{k: v for k, v in rec.items() if k != 'cm'}, cm=rec['cm'])
+        run.log(f"{a} {name} seed {seed}: test acc {rec['acc']:.4f} bal acc {rec['bal_acc']:.4f} AUC {rec['auc']:.4f} ({rec['weights']}, {rec['sec']}s)")
+        recs.append(rec)
     df = pd.DataFrame(recs); df['cm'] = df.cm.map(json.dumps)
     atomic_write(run.path/'results.csv', df.to_csv(index=False))
-    run.done(wall_sec=round(time.time() - t0, 1), device=str(env['device']), models=len(df), settings=[s['name'] for s in sets], seeds=list(c['seeds']))
+    res = _results(run.path)
+    stats = pd.concat([bootstrap_metrics(_probs_of(run.path, res[res.arch == a], classes), real['test'].label.map({k: i for i, k in enumerate(classes)}).values,
+                                         B=c['bootstrap'], seed=cfg['seed']).assign(arch=a) for a in models], ignore_index=True)
+    atomic_write(run.path/'stats.csv', stats.to_csv(index=False))
+    figs = _cls_figures(run.path, dataset, res, stats, classes, real['test'])
+    run.done(wall_sec=round(time.time() - t0, 1), device=str(env['device']), models=len(df), archs=models, settings=[s['name'] for s in sets], seeds=list(c['seeds']),
+             figures={k: v.name for k, v in figs.items()}, headline=_cls_headline(res, stats), majority=float(real['test'].label.value_counts(normalize=True).max()))
     return run
 
-def load_results(run:RunDir) -> tuple:
-    "(results DataFrame, {setting: bool array [seeds, N]} of correct test decisions) of a finished run."
-    df = pd.read_csv(run.path/'results.csv', keep_default_na=False, na_values=[''])
+def _preds_name(arch, setting, seed): return f"preds_{arch}_{setting_slug(setting)}_seed{seed}.csv"
+
+def _results(path:Path) -> pd.DataFrame:
+    df = pd.read_csv(Path(path)/'results.csv', keep_default_na=False, na_values=[''])
     df['cm'] = df.cm.map(json.loads)
-    classes, correct = None, {}
-    for s, g in df.groupby('setting', sort=False):
-        rows = []
-        for seed in g.seed:
-            pr = pd.read_csv(run.path/f"preds_{setting_slug(s)}_seed{seed}.csv", keep_default_na=False)
-            pc = [k for k in pr.columns if k.startswith('p_')]; probs = pr[pc].values
-            pred = (probs[:, 1] >= 0.5).astype(int) if len(pc) == 2 else probs.argmax(1)
-            rows.append(pred == pr.label.map({k[2:]: i for i, k in enumerate(pc)}).values)
-        correct[s] = np.stack(rows)
-    return df, correct
+    return df
+
+def _probs_of(path:Path, res:pd.DataFrame, classes) -> dict:
+    "{setting: probabilities [seeds, N, C]} of one model's rows of `res`, read from the run's prediction files."
+    return {s: np.stack([pd.read_csv(Path(path)/_preds_name(r.arch, s, r.seed))[[f'p_{k}' for k in classes]].values for r in g.itertuples()])
+            for s, g in res.groupby('setting', sort=False)}
 
 # %% ../nbs/03_classification.ipynb #613d11ca
 def _fmt(m, sd=None, lo=None, hi=None, sign=False):
     s = f"{m:+.1f}" if sign else f"{m:.1f}"
     if sd is not None and not np.isnan(sd): s += f" ± {sd:.1f}"
-    if lo is not None: s += f" [{lo:+.1f}, {hi:+.1f}]" if sign else f" [{lo:.1f}, {hi:.1f}]"
+    if lo is not None and not np.isnan(lo): s += f" [{lo:+.1f}, {hi:+.1f}]" if sign else f" [{lo:.1f}, {hi:.1f}]"
     return s
 
-def paper_table(df:pd.DataFrame,  # `load_results` results
-                stats:pd.DataFrame # `bootstrap_acc` output
+METRIC_NAMES = dict(acc='Acc', bal_acc='Bal acc', auc='AUC')
+def _lab(s): return {'original': 'Original', 'balanced': 'Balanced', 'synthetic': 'TSTR (synthetic only)'}.get(s, s)
+
+def paper_table(df:pd.DataFrame,     # `results.csv` rows (all models)
+                stats:pd.DataFrame   # `bootstrap_metrics` rows with an `arch` column
                ) -> pd.DataFrame:
-    "T2 layout: Dataset, Model, Weights, Schedule, Row, then one column per setting (accuracy %, or Δ vs Original in pp)."
-    st = stats.set_index('setting')
-    head = dict(Dataset=df.dataset.iloc[0], Model=df.arch.iloc[0], Weights=' / '.join(sorted(set(df.weights))), Schedule=df.schedule.iloc[0], Seeds=int(df.groupby('setting').size().max()))
-    names = [s for s in df.setting.unique() if s != 'synthetic']
-    lab = lambda s: {'original': 'Original', 'balanced': 'Balanced'}.get(s, s)
-    r1 = dict(head, Row='Acc % mean ± std [95% CI]', **{lab(s): _fmt(100*st.loc[s, 'acc'], 100*st.loc[s, 'acc_std'], 100*st.loc[s, 'ci_lo'], 100*st.loc[s, 'ci_hi']) for s in names})
-    rows = [r1]
-    if 'diff' in st:
-        rows.append(dict(head, Row='Δ vs Original, pp [95% CI]', **{lab(s): '—' if s == 'original' else _fmt(100*st.loc[s, 'diff'], None, 100*st.loc[s, 'diff_lo'], 100*st.loc[s, 'diff_hi'], True) for s in names}))
+    "T2 layout: per model and metric, a row of mean ± sd [95 % CI] (%) per setting and a row of Δ vs Original (pp) [95 % CI]."
+    rows = []
+    for a, g in df.groupby('arch', sort=False):
+        st = stats[stats.arch == a].set_index(['setting', 'metric'])
+        head = dict(Dataset=g.dataset.iloc[0], Model=a, Weights=' / '.join(sorted(set(g.weights))), Schedule=g.schedule.iloc[0], Seeds=int(g.groupby('setting').size().max()))
+        names = [s for s in g.setting.unique() if s != 'synthetic']
+        for m in METRICS:
+            if (names[0], m) not in st.index: continue
+            rows.append(dict(head, Row=f'{METRIC_NAMES[m]} % mean ± sd [95% CI]', **{_lab(s): _fmt(100*st.loc[(s, m), 'mean'], 100*st.loc[(s, m), 'sd'], 100*st.loc[(s, m), 'lo'], 100*st.loc[(s, m), 'hi']) for s in names}))
+            if 'diff' in st and 'original' in names:
+                rows.append(dict(head, Row=f'Δ {METRIC_NAMES[m]} vs Original, pp [95% CI]', **{_lab(s): '—' if s == 'original' else _fmt(100*st.loc[(s, m), 'diff'], None, 100*st.loc[(s, m), 'diff_lo'], 100*st.loc[(s, m), 'diff_hi'], True) for s in names}))
     return pd.DataFrame(rows)
 
 def detail_table(df:pd.DataFrame, stats:pd.DataFrame) -> pd.DataFrame:
-    "Per setting: training set sizes, accuracy with CI, Δ with CI, balanced accuracy, ROC AUC, macro F1 (mean ± std over seeds)."
-    st, rows = stats.set_index('setting'), []
-    for s, g in df.groupby('setting', sort=False):
-        ms = lambda k: _fmt(100*g[k].mean(), 100*g[k].std(ddof=1) if len(g) > 1 else None)
-        r = dict(setting=s, weights=g.weights.iloc[0], train_real=int(g.n_real.iloc[0]), train_synthetic=int(g.n_synth.iloc[0]),
-                 synth_share=f"{100*g.synth_share.iloc[0]:.0f}%", **{'acc %': _fmt(100*st.loc[s, 'acc'], 100*st.loc[s, 'acc_std'], 100*st.loc[s, 'ci_lo'], 100*st.loc[s, 'ci_hi'])})
-        if 'diff' in st: r['Δ acc pp'] = '—' if s == 'original' else _fmt(100*st.loc[s, 'diff'], None, 100*st.loc[s, 'diff_lo'], 100*st.loc[s, 'diff_hi'], True)
-        r.update({'bal acc %': ms('bal_acc'), 'AUC %': ms('auc'), 'macro F1 %': ms('macro_f1'), 'epochs': f"{g.epochs_run.mean():.1f}"})
+    "Per model and setting: training set sizes, synthetic share, accuracy / balanced accuracy / AUC with 95 % CI and Δ vs Original, epochs."
+    rows = []
+    for (a, s), g in df.groupby(['arch', 'setting'], sort=False):
+        st = stats[(stats.arch == a) & (stats.setting == s)].set_index('metric')
+        r = dict(model=a, setting=s, weights=g.weights.iloc[0], train_real=int(g.n_real.iloc[0]), train_synthetic=int(g.n_synth.iloc[0]), synth_share=f"{100*g.synth_share.iloc[0]:.0f}%")
+        for m in METRICS:
+            r[f'{METRIC_NAMES[m]} %'] = _fmt(100*st.loc[m, 'mean'], 100*st.loc[m, 'sd'], 100*st.loc[m, 'lo'], 100*st.loc[m, 'hi'])
+            if 'diff' in st: r[f'Δ {METRIC_NAMES[m]} pp'] = '—' if s == 'original' else _fmt(100*st.loc[m, 'diff'], None, 100*st.loc[m, 'diff_lo'], 100*st.loc[m, 'diff_hi'], True)
+        r['epochs'] = f"{g.epochs_run.mean():.1f}"
         rows.append(r)
     return pd.DataFrame(rows)
+
+def tstr_table(stats:pd.DataFrame) -> pd.DataFrame|None:
+    "Train on synthetic, test on real, beside the real-trained original: per model and metric, mean ± sd [95 % CI] (%)."
+    if 'synthetic' not in set(stats.setting): return None
+    st = stats[stats.setting.isin(['original', 'synthetic'])]
+    return pd.DataFrame([dict(model=a, metric=METRIC_NAMES[m], **{_lab(s): _fmt(100*r['mean'], 100*r['sd'], 100*r['lo'], 100*r['hi']) for s, r in g.set_index('setting').iterrows()})
+                         for (a, m), g in st.groupby(['arch', 'metric'], sort=False)])
+
+def _save_fig(fig, path:Path) -> Path:
+    import matplotlib.pyplot as plt
+    fig.savefig(path, dpi=110, bbox_inches='tight'); plt.close(fig)
+    return path
+
+def _cls_figures(path:Path, dataset:str, res:pd.DataFrame, stats:pd.DataFrame, classes, test:pd.DataFrame) -> dict:
+    "The sweep's figures as PNG files in the run folder: metrics vs synthetic share, confusion matrices, real vs synthetic images."
+    import matplotlib.pyplot as plt
+    path, figs, models = Path(path), {}, list(res.arch.unique())
+    share = res.groupby('setting', sort=False).synth_share.first()
+    fig, axs = plt.subplots(1, 3, figsize=(13, 3.4))
+    for ax, m in zip(axs, METRICS):
+        for a in models:
+            st = stats[(stats.arch == a) & (stats.metric == m)].set_index('setting')
+            names = [s for s in st.index if s != 'synthetic']
+            x, y = 100 * share[names].values, 100 * st.loc[names, 'mean'].values
+            ax.errorbar(x, y, yerr=[y - 100 * st.loc[names, 'lo'].values, 100 * st.loc[names, 'hi'].values - y], marker='o', capsize=3, label=a)
+            ax.axhspan(100 * st.loc['original', 'lo'], 100 * st.loc['original', 'hi'], alpha=0.08)
+            for s, xi, yi in zip(names, x, y): ax.annotate(s, (xi, yi), textcoords='offset points', xytext=(3, 3), fontsize=7)
+            if 'synthetic' in st.index: ax.errorbar([100], [100 * st.loc['synthetic', 'mean']], yerr=[[100 * (st.loc['synthetic', 'mean'] - st.loc['synthetic', 'lo'])], [100 * (st.loc['synthetic', 'hi'] - st.loc['synthetic', 'mean'])]], marker='x', capsize=3, ls='none', c='gray')
+        if m == 'acc': ax.axhline(100 * test.label.value_counts(normalize=True).max(), ls=':', c='gray', lw=1)
+        ax.set_xlabel('synthetic share of the training set (%)'); ax.set_ylabel(f'test {METRIC_NAMES[m]} (%)'); ax.legend(fontsize=7)
+    axs[0].set_title('dotted: majority class; band: Original 95 % CI; ×: TSTR', fontsize=8)
+    fig.suptitle(f'{dataset}: test metrics vs synthetic share (mean over seeds, bootstrap 95 % CI)', fontsize=9); fig.tight_layout()
+    figs['metrics'] = _save_fig(fig, path/'metrics.png')
+    sets = list(res.setting.unique())
+    fig, axs = plt.subplots(len(models), len(sets), figsize=(2.3 * len(sets), 2.4 * len(models)), squeeze=False)
+    for i, a in enumerate(models):
+        for ax, s in zip(axs[i], sets):
+            cm = np.sum([np.array(x) for x in res[(res.arch == a) & (res.setting == s)].cm], 0)
+            ax.imshow(cm, cmap='Blues'); ax.set_title(f'{a}\n{_lab(s)}', fontsize=7)
+            for r_ in range(len(classes)):
+                for c_ in range(len(classes)): ax.text(c_, r_, int(cm[r_, c_]), ha='center', va='center', fontsize=8)
+            ax.set_xticks(range(len(classes)), classes, fontsize=6); ax.set_yticks(range(len(classes)), classes, fontsize=6)
+    fig.tight_layout(); figs['confusion'] = _save_fig(fig, path/'confusion.png')
+    big = max([s for s in sets if s != 'synthetic'], key=lambda s: res[res.setting == s].n_synth.iloc[0])
+    tl = pd.read_csv(path/f"train_{setting_slug(big)}.csv", keep_default_na=False)
+    imgs, titles = [], []
+    for c in classes:
+        for src in ('real', 'synthetic'):
+            for p in tl[(tl.label == c) & (tl.source == src)].drop_duplicates('image_path').image_path.head(4): imgs.append(read_image(p, channels=3)); titles.append(f'{c} · {src}')
+    if imgs: figs['real_vs_synthetic'] = _save_fig(show_grid(imgs, titles=titles, ncols=8, size=1.2, suptitle=f'{dataset}: real vs synthetic training images ({big})'), path/'real_vs_synthetic.png')
+    return figs
+
+def _cls_headline(res:pd.DataFrame, stats:pd.DataFrame) -> list:
+    "Per model: Original's accuracy and AUC with CI, the best enhanced setting's paired Δ accuracy with CI, and TSTR accuracy."
+    out = []
+    for a in res.arch.unique():
+        st = stats[stats.arch == a].set_index(['setting', 'metric'])
+        for m in ('acc', 'auc'):
+            r = st.loc[('original', m)]; out.append(dict(metric=f'{a} original {METRIC_NAMES[m]}', value=r['mean'], lo=r['lo'], hi=r['hi'], unit='share', note=f"{int(r['seeds'])} seeds"))
+        enh = [s for s in res[res.arch == a].setting.unique() if s not in ('original', 'synthetic')]
+        if enh and 'diff' in st:
+            b = max(enh, key=lambda s: st.loc[(s, 'acc'), 'mean']); r = st.loc[(b, 'acc')]
+            out.append(dict(metric=f'{a} Δ Acc of the best share ({b}) vs original', value=r['diff'], lo=r['diff_lo'], hi=r['diff_hi'], unit='share', note='paired bootstrap over test images and seeds'))
+        if ('synthetic', 'acc') in st.index:
+            r = st.loc[('synthetic', 'acc')]; out.append(dict(metric=f'{a} TSTR Acc', value=r['mean'], lo=r['lo'], hi=r['hi'], unit='share', note='trained on synthetic only'))
+    return out
+
+@dataclasses.dataclass
+class ClassificationResult:
+    "A classification sweep as read from its run folder (`read_classification`)."
+    run_id:str; dataset:str; profile:str; wall_s:float
+    results:pd.DataFrame      # one row per model × setting × seed
+    stats:pd.DataFrame        # bootstrap statistics per model × setting × metric
+    table:pd.DataFrame        # `paper_table`
+    detail:pd.DataFrame       # `detail_table`
+    tstr:pd.DataFrame|None    # `tstr_table`
+    majority:float            # accuracy of always guessing the majority class
+    figures:dict; headline:list
+    @property
+    def thumbnail(self) -> Path|None: return self.figures.get('metrics')
+    def show(self):
+        "Display the tables and figures, results first, with the metric definitions beside them."
+        from IPython.display import display, Image as IPImage, Markdown
+        md = lambda t: display(Markdown(t))
+        md(f"**Classification, run `{self.run_id}`** ({self.dataset}, profile `{self.profile}`, {len(self.results)} models, {self.wall_s:.0f} s). "
+           "Accuracy at argmax; balanced accuracy = mean per-class recall; AUC = ROC AUC of the class-1 probability. "
+           "mean ± sd over seeds [95 % CI: bootstrap over test images and seeds]; Δ = paired difference to Original in percentage points. "
+           f"Always guessing the majority class scores {100 * self.majority:.1f} % accuracy.")
+        display(self.table.drop(columns=['Dataset']))
+        if 'metrics' in self.figures: display(IPImage(filename=str(self.figures['metrics'])))
+        md('**Train on synthetic, test on real**'); display(self.tstr) if self.tstr is not None else md('no synthetic pool: no TSTR score')
+        md('**Per setting: training sets and all metrics**'); display(self.detail)
+        for k, cap in [('confusion', 'Confusion matrices on the test split, summed over seeds (rows = truth).'), ('real_vs_synthetic', 'Real and synthetic training images of the largest enhanced setting.')]:
+            if k in self.figures: md(cap); display(IPImage(filename=str(self.figures[k])))
+
+def read_classification(run:RunDir) -> ClassificationResult:
+    "The results of a finished classification run, from its folder alone."
+    run = run if isinstance(run, RunDir) else RunDir(run)
+    s, cfg = run.summary, run.config
+    if s is None: raise SSGNetError(f"{run.path} is not a finished classification run (no done.json); run the stage again")
+    res, stats = _results(run.path), pd.read_csv(run.path/'stats.csv')
+    return ClassificationResult(run.name, cfg['dataset'], cfg['profile'], s['wall_sec'], res, stats, paper_table(res, stats), detail_table(res, stats),
+                                tstr_table(stats), s['majority'], {k: run.path/v for k, v in s['figures'].items()}, s['headline'])
+
+def latest_classification(dataset:str) -> RunDir|None:
+    "The newest finished classification run of `dataset`, or None."
+    return next((r for r in reversed(list_runs(dataset, 'classification')) if r.finished), None)

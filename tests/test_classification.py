@@ -1,4 +1,4 @@
-"Classification stage (issue 7): enhancement counts, pool checks, learning on the demo set, CPU reproducibility."
+"Classification stage: enhancement counts, pool checks, learning on the demo set, CPU reproducibility, and the BreastMNIST study's machinery (issue 17)."
 import json
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -6,8 +6,9 @@ import pytest, torch
 
 from ssgnet_nb.core import SSGNetError, resolve_config, runs_dir
 from ssgnet_nb.data import items
-from ssgnet_nb.classification import (enhance, enhancement_counts, load_pool, synthetic_pool, pool_from_images, real_items,
-                                      train_eval, run_classification, load_results, bootstrap_acc, needed_per_class, parse_settings)
+from ssgnet_nb.pool import read_pool, find_pool, pool_from_images
+from ssgnet_nb.classification import (enhance, enhancement_counts, real_items, train_eval, run_classification, read_classification,
+                                      bootstrap_metrics, needed_per_class, parse_settings, METRICS)
 
 @pytest.fixture(scope='module')
 def roots(tmp_path_factory):
@@ -75,45 +76,45 @@ def test_needed_per_class():
     assert needed_per_class(tr, parse_settings(['original']), tstr=True) == 30
 
 def test_missing_pool_names_the_gan_stage(env):
-    with pytest.raises(SSGNetError, match=r'ssgnet run demo --stages gan'): load_pool(env/'runs'/'demo'/'synthetic', 'demo')
+    with pytest.raises(SSGNetError, match=r'ssgnet run demo --stages gan'): read_pool(env/'runs'/'demo'/'synthetic', 'demo')
     cfg = resolve_config('demo', 'classification', dataset='demo')          # no auto_upstream: the GAN stage must have run
-    with pytest.raises(SSGNetError, match=r'--stages gan'): synthetic_pool('demo', cfg)
+    with pytest.raises(SSGNetError, match=r'--stages gan --profile demo'): find_pool('demo', cfg)
 
 def test_pool_class_mismatch_is_caught(env):
     d = pool_from_images(env/'pool', items('demo', 'val', size=32), n=6)
-    assert len(load_pool(d, 'demo')) == 6
+    assert len(read_pool(d, 'demo')) == 6
     csv = pd.read_csv(d/'pool.csv')
     for bad in ({'lesion': 'benign', 'normal': 'malignant'}, {'lesion': '0', 'normal': '1'}):
         csv.assign(**{'class': csv['class'].map(bad)}).to_csv(d/'pool.csv', index=False)
-        with pytest.raises(SSGNetError, match='are not classes of'): load_pool(d, 'demo')
+        with pytest.raises(SSGNetError, match='are not classes of'): read_pool(d, 'demo')
     # a pool of the right dataset that lacks a class the setting needs
     only = csv[csv['class'] == 'lesion']; only.to_csv(d/'pool.csv', index=False)
-    pool = load_pool(d, 'demo')
+    pool = read_pool(d, 'demo').df
     with pytest.raises(SSGNetError, match="class 'normal'"): enhance(real_items('demo', 'train', resolve_config('smoke', 'classification', dataset='demo')), pool, 'balanced', ['lesion', 'normal'])
     # a listed file that is gone
     csv.to_csv(d/'pool.csv', index=False); (d/csv.file[0]).unlink()
-    with pytest.raises(SSGNetError, match='missing'): load_pool(d, 'demo')
+    with pytest.raises(SSGNetError, match='missing'): read_pool(d, 'demo')
 
 def test_training_beats_majority_baseline(env):
     # the full pipeline on the demo set (original setting): from scratch, a tiny timm ResNet at 32 px
     cfg = resolve_config('smoke', 'classification', dataset='demo', overrides={'data.limit': None},
                          arch='test_resnet', epochs=20, lr=1e-2, batch=32, settings=['original'], seeds=[0])
-    run = run_classification('demo', cfg, pool_dir=None, quiet=True)
-    res, correct = load_results(run)
+    run = run_classification('demo', cfg, pool=None, quiet=True)
+    r = read_classification(run); res = r.results
     test = items('demo', 'test', size=32)
     majority = test.label.value_counts(normalize=True).max()
     assert res.weights.tolist() == ['from scratch']
     assert res.acc.iloc[0] > majority + 0.04, (res.acc.iloc[0], majority)
-    assert res.n_test.iloc[0] == len(test) and correct['original'].shape == (1, len(test))
-    assert (run.path/'train_original.csv').is_file() and run.finished
-    st = bootstrap_acc(correct).set_index('setting')
-    assert st.loc['original', 'ci_lo'] <= res.acc.iloc[0] <= st.loc['original', 'ci_hi']
+    assert res.n_test.iloc[0] == len(test) and (run.path/'train_original.csv').is_file() and run.finished
+    st = r.stats.set_index(['setting', 'metric'])
+    assert st.loc[('original', 'acc'), 'lo'] <= res.acc.iloc[0] <= st.loc[('original', 'acc'), 'hi']
+    assert abs(st.loc[('original', 'acc'), 'mean'] - res.acc.iloc[0]) < 1e-12
 
 def test_seeds_reproducible_on_cpu(env):
     cfg = resolve_config('smoke', 'classification', dataset='demo', arch='test_resnet', epochs=2, lr=1e-2)
     tr, va, te = (real_items('demo', s, cfg) for s in ('train', 'val', 'test'))
     d = pool_from_images(env/'pool', items('demo', 'val', size=32), n=8)
-    tl = enhance(tr, load_pool(d, 'demo'), 0.2, ['lesion', 'normal'], seed=0, log=lambda *a: None)
+    tl = enhance(tr, read_pool(d, 'demo').df, 0.2, ['lesion', 'normal'], seed=0, log=lambda *a: None)
     run = lambda seed: train_eval(cfg, tl, va, te, ['lesion', 'normal'], seed=seed, quiet=True, log=lambda *a: None)
     a, b, c = run(0), run(0), run(1)
     np.testing.assert_array_equal(a['probs'], b['probs'])
@@ -142,3 +143,39 @@ def test_named_timm_backbones_from_scratch_and_from_a_local_file(env, arch):
     assert torch.equal(next(learn.model[0].parameters()).detach(), next(iter(sd.values())))   # the stem holds the file's values
     assert 0 < sum(p.requires_grad for p in body) < len(body)           # the body is frozen except its last layers
     assert all(p.requires_grad for p in learn.model[1].parameters())     # the head trains
+
+
+def test_breastmnist_study_machinery(env):
+    "The cpu profile's study on the bundled BreastMNIST at tiny settings: every model x setting x seed, the TSTR row, intervals, paired differences, figures."
+    cfg = resolve_config('cpu', 'classification', {'classification.epochs': 1, 'classification.seeds': [0, 1], 'classification.jobs': 2,
+                                                   'classification.settings': ['original', 'balanced', 0.5]}, 'breastmnist', arch=['resnet18', 'resnet10t'])
+    tr = real_items('breastmnist', 'train', cfg)                                   # the bundled copy prepares itself
+    assert tr.label.value_counts().to_dict() == {'normal_benign': 399, 'malignant': 147}
+    need = needed_per_class(tr, parse_settings(cfg['classification']['settings']), True)
+    assert need == 399 - 147 + 200                                                  # balance the minority, then +50 % of 399 (199.5 -> 200)
+    pool = read_pool(pool_from_images(env/'pool', items('breastmnist', 'test', size=28)), 'breastmnist')   # a stand-in pool (real test images)
+    run = run_classification('breastmnist', cfg, pool)
+    r = read_classification(run)
+    assert len(r.results) == 2 * 4 * 2 and set(r.results.setting) == {'original', 'balanced', '+50%', 'synthetic'}
+    assert set(r.results.arch) == {'resnet18', 'resnet10t'} and (r.results.weights == 'from scratch').all() and (r.results.schedule == 'medmnist').all()
+    n = r.results.groupby('setting').n_train.first()
+    assert n['original'] == 546 and n['balanced'] == 2 * 399 and n['+50%'] == 2 * 399 + 2 * 200 and n['synthetic'] == 2 * 399
+    st = r.stats
+    assert len(st) == 2 * 4 * len(METRICS) and ((st['lo'] <= st['mean'] + 1e-12) & (st['mean'] <= st['hi'] + 1e-12)).all()
+    assert st[['mean', 'lo', 'hi']].apply(lambda c: c.between(0, 1)).all().all()
+    assert (st[st.setting == 'original'][['diff', 'diff_lo', 'diff_hi']].abs() < 1e-12).all().all()   # a setting against itself
+    assert ((st.diff_lo <= st['diff'] + 1e-12) & (st['diff'] <= st.diff_hi + 1e-12)).all()
+    assert r.table.Row.str.contains('Δ AUC').any() and list(r.table.columns[-3:]) == ['Original', 'Balanced', '+50%']
+    assert r.tstr is not None and len(r.tstr) == 2 * len(METRICS)
+    assert all(f.is_file() for f in r.figures.values()) and {'metrics', 'confusion', 'real_vs_synthetic'} <= set(r.figures)
+    assert any('Δ Acc of the best share' in h['metric'] for h in r.headline) and 0 < r.majority < 1
+    assert run_classification('breastmnist', cfg, pool).path == run.path          # reused
+
+def test_bootstrap_metrics_known_cases():
+    y = np.array([0, 0, 1, 1])
+    perfect = np.array([[[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.1, 0.9]]] * 2)
+    wrong = perfect[..., ::-1].copy()
+    st = bootstrap_metrics({'original': perfect, 'flipped': wrong}, y, B=200).set_index(['setting', 'metric'])
+    assert st.loc[('original', 'acc'), 'mean'] == 1 and st.loc[('flipped', 'acc'), 'mean'] == 0
+    assert st.loc[('original', 'auc'), 'mean'] == 1 and st.loc[('flipped', 'auc'), 'mean'] == 0
+    assert st.loc[('flipped', 'bal_acc'), 'diff'] == -1 and st.loc[('flipped', 'bal_acc'), 'diff_hi'] == -1
