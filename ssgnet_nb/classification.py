@@ -272,7 +272,7 @@ def train_eval_fast(cfg:dict,           # Resolved configuration (its `classific
     "Train one model with the MedMNIST recipe in memory (see above); its record (test metrics of the best-val-AUC epoch) and test probabilities."
     c, t0 = cfg['classification'], time.time()
     arch = arch or (c['arch'] if isinstance(c['arch'], str) else c['arch'][0])
-    dev = torch.device(device) if device is not None else torch.device('cpu'); prec = cfg['precision'] or get_settings()['precision']
+    dev = torch.device(device) if device is not None else torch.device('cpu'); prec = c['precision'] or cfg['precision'] or get_settings()['precision']
     prec = ('bf16' if bf16_supported(dev) else 'fp32') if prec == 'auto' else prec
     seed_everything(seed)
     (x, y), (xv, yv), (xt, yt) = (load_xy(d, classes, c['size'], channels) for d in (train, val, test))

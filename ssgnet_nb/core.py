@@ -198,6 +198,7 @@ class ClassificationConfig:
     freeze_epochs:int = _f(1, 'fine_tune: epochs with the body frozen (pretrained weights only)', lo=0)
     tstr:bool = _f(True, 'also train on synthetic images only, test on real')
     bootstrap:int = _f(2000, 'bootstrap replicates of the intervals', lo=10)
+    precision:str|None = _f(None, 'medmnist recipe: fp32, bf16 or auto for the classifiers (None: the run-wide precision)', choices=PRECISIONS)
     jobs:int|None = _f(None, 'medmnist recipe: models trained at once in separate processes (None: one per CPU core)', lo=1)
 
 @dataclasses.dataclass
@@ -344,7 +345,7 @@ _CPU = _merge(default_config(), dict(
     data=dict(size=32, limit=None),
     gan=dict(resolution=32, z_dim=64, w_dim=64, cbase=4096, cmax=64, batch=16, gamma=1.0, ada_kimg=20, tick_kimg=1, snap=2, keep_snapshots=1000,
              kimg={'breastmnist': 0, '*': 10}, init={'breastmnist': 'assets/breastmnist/gan/{label}.pt'}, pool_per_class=None, pool_total=1000),
-    classification=dict(arch=['resnet18', 'resnet50'], size=28, batch=128, epochs=15, schedule='medmnist', lr=1e-3, pretrained=False,
+    classification=dict(arch=['resnet18', 'resnet50'], size=28, batch=128, epochs=15, schedule='medmnist', lr=1e-3, pretrained=False, precision='bf16',
                         settings=['original', 'balanced', 0.2, 0.5, 1.0], seeds=[0, 1, 2, 3, 4]),
     segmentation=dict(encoder='regnetx_002', size=64, batch=16, epochs=10, rounds=2, pool_size=500, seeds=[0]),
     fid=dict(max_images=1000)))
