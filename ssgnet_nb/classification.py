@@ -15,32 +15,13 @@ from .core import *
 from .data import items, read_image, resize_image, write_png, get_dataset, ensure_prepared, prepared_meta, DataError, show_grid, DATASETS
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'METRICS', 'METRIC_NAMES', 'parse_setting', 'parse_settings', 'setting_slug', 'n_extra', 'enhance',
-           'enhancement_counts', 'source_size', 'real_items', 'local_weights', 'make_dls', 'make_learner',
-           'cls_metrics', 'train_eval', 'load_xy', 'build_classifier', 'train_eval_fast', 'bootstrap_metrics',
-           'pool_need', 'plan_classification', 'needed_per_class', 'archs', 'run_classification', 'paper_table',
-           'detail_table', 'tstr_table', 'ClassificationResult', 'read_classification', 'latest_classification']
+__all__ = ['SCHEDULES', 'METRICS', 'METRIC_NAMES', 'setting_slug', 'n_extra', 'enhance', 'enhancement_counts', 'source_size',
+           'real_items', 'local_weights', 'make_dls', 'make_learner', 'cls_metrics', 'train_eval', 'load_xy',
+           'build_classifier', 'train_eval_fast', 'bootstrap_metrics', 'pool_need', 'plan_classification',
+           'needed_per_class', 'archs', 'run_classification', 'paper_table', 'detail_table', 'tstr_table',
+           'ClassificationResult', 'read_classification', 'latest_classification']
 
 # %% ../nbs/03_classification.ipynb #c044482a
-def parse_setting(s # 'original', 'balanced', 'synthetic', or a share p: 0.2, '0.2', '+20%'
-                 ) -> dict:
-    "`s` as dict(name, kind, p): kind is 'original', 'enhanced' (p >= 0; p = 0 is 'balanced') or 'synthetic'."
-    if isinstance(s, str) and s.strip().lower() in ('original', 'balanced', 'synthetic'):
-        k = s.strip().lower()
-        return dict(name=k, kind='enhanced' if k == 'balanced' else k, p=0.0 if k == 'balanced' else None)
-    try: p = float(str(s).strip().lstrip('+').rstrip('%')) / (100 if str(s).strip().endswith('%') else 1)
-    except ValueError: raise ConfigError(f"unknown setting {s!r}; use original, balanced, synthetic or a share such as 0.2 or +20%") from None
-    if not 0 <= p <= 100 or math.isnan(p): raise ConfigError(f"setting {s!r}: the share p must be between 0 and 100, got {p}")
-    return dict(name='balanced' if p == 0 else f'+{100*p:g}%', kind='enhanced', p=p)
-
-def parse_settings(ss # A list of settings, or one comma-separated string
-                  ) -> list:
-    "Parsed settings, duplicates dropped, in the given order."
-    if isinstance(ss, str): ss = [x for x in ss.strip('[]').replace("'", '').replace('"', '').split(',') if x.strip()]
-    out = {}
-    for s in ss: d = parse_setting(s); out.setdefault(d['name'], d)
-    return list(out.values())
-
 def setting_slug(name:str) -> str:
     "File-name form of a setting name: '+20%' -> 'p20'."
     return name.replace('+', 'p').replace('%', '').replace('.', '_')

@@ -14,11 +14,12 @@ import numpy as np
 __all__ = ['SETTINGS_DEFAULTS', 'PATH_KEYS', 'PRECISIONS', 'SECTIONS', 'STAGE_KEYS', 'META_KEYS', 'PROFILES', 'HASH_IGNORE',
            'PIPELINE_BENCH', 'SSGNetError', 'ConfigError', 'find_settings', 'get_settings', 'prepared_dir', 'raw_dir',
            'runs_dir', 'reports_dir', 'env_vars', 'DataConfig', 'GanConfig', 'ClassificationConfig',
-           'SegmentationConfig', 'FidConfig', 'ReportConfig', 'RunConfig', 'check_config', 'default_config',
-           'resolve_profile', 'resolve_config', 'config_hash', 'seed_everything', 'get_device', 'bf16_supported',
-           'setup_torch', 'autocast', 'atomic_open', 'atomic_write', 'write_json', 'read_json', 'CheckpointError',
-           'file_sha256', 'save_checkpoint', 'load_checkpoint', 'RunDir', 'new_run', 'list_runs', 'find_run',
-           'file_lock', 'interactive', 'progress', 'process_pool', 'expected_time', 'finished_run']
+           'SegmentationConfig', 'FidConfig', 'ReportConfig', 'RunConfig', 'parse_setting', 'parse_settings',
+           'check_config', 'default_config', 'resolve_profile', 'resolve_config', 'config_hash', 'seed_everything',
+           'get_device', 'bf16_supported', 'setup_torch', 'autocast', 'atomic_open', 'atomic_write', 'write_json',
+           'read_json', 'CheckpointError', 'file_sha256', 'save_checkpoint', 'load_checkpoint', 'RunDir', 'new_run',
+           'list_runs', 'find_run', 'file_lock', 'interactive', 'progress', 'process_pool', 'expected_time',
+           'finished_run']
 
 # %% ../nbs/00_core.ipynb #98e25e4d
 class SSGNetError(Exception):
@@ -254,6 +255,26 @@ class RunConfig:
     precision:str|None = _f(None, 'fp32, bf16 or auto (None: the precision setting)', choices=PRECISIONS)
     auto_upstream:bool = _f(True, 'a stage may build a missing upstream result itself (smoke only)')
 
+# %% ../nbs/00_core.ipynb #1828b598
+def parse_setting(s # 'original', 'balanced', 'synthetic', or a share p: 0.2, '0.2', '+20%'
+                 ) -> dict:
+    "`s` as dict(name, kind, p): kind is 'original', 'enhanced' (p >= 0; p = 0 is 'balanced') or 'synthetic'."
+    if isinstance(s, str) and s.strip().lower() in ('original', 'balanced', 'synthetic'):
+        k = s.strip().lower()
+        return dict(name=k, kind='enhanced' if k == 'balanced' else k, p=0.0 if k == 'balanced' else None)
+    try: p = float(str(s).strip().lstrip('+').rstrip('%')) / (100 if str(s).strip().endswith('%') else 1)
+    except ValueError: raise ConfigError(f"unknown setting {s!r}; use original, balanced, synthetic or a share such as 0.2 or +20%") from None
+    if not 0 <= p <= 100 or math.isnan(p): raise ConfigError(f"setting {s!r}: the share p must be between 0 and 100, got {p}")
+    return dict(name='balanced' if p == 0 else f'+{100*p:g}%', kind='enhanced', p=p)
+
+def parse_settings(ss # A list of settings, or one comma-separated string
+                  ) -> list:
+    "Parsed settings, duplicates dropped, in the given order."
+    if isinstance(ss, str): ss = [x for x in ss.strip('[]').replace("'", '').replace('"', '').split(',') if x.strip()]
+    out = {}
+    for s in ss: d = parse_setting(s); out.setdefault(d['name'], d)
+    return list(out.values())
+
 # %% ../nbs/00_core.ipynb #5213ea83
 _NAMES = dict(int='an integer', float='a number', bool='True or False', str='a text', list='a list', dict='a dict')
 
@@ -276,8 +297,8 @@ def _allowed(f, kinds=None) -> str:
 
 def _setting_ok(v) -> bool:
     if isinstance(v, bool): return False
-    if isinstance(v, (int, float)): return 0 <= v <= 100
-    return isinstance(v, str) and bool(re.fullmatch(r"(original|balanced|synthetic|\+?\d+(\.\d+)?%?)", v.strip().lower()))
+    try: parse_setting(v); return True
+    except ConfigError: return False
 
 def _check_value(key:str, v, f, kinds=None):
     "`v` checked against field `f` (an integral float of an int field becomes an int); one-line `ConfigError` naming `key` otherwise."

@@ -53,10 +53,11 @@ def pool_sizes(dataset:str,            # Dataset name
     "Images per class the pool must hold: {class: n}."
     g, classes = cfg['gan'], get_dataset(dataset).classes
     if g['pool_per_class']: n = {c: int(g['pool_per_class']) for c in classes}
-    else:
+    else:   # the sweep's largest share p: T − n_c to balance plus p·T rounded half up (as `classification.n_extra`); T each for TSTR
         counts = items(dataset, 'train', limit=cfg['data']['limit'], task=label_task(dataset)).label.value_counts()
-        top = int(counts.max()) if len(counts) else 0
-        n = {c: max(math.ceil((g['pool_total'] or 0) / len(classes)), top - int(counts.get(c, 0)) + math.ceil(0.5 * top)) for c in classes}
+        top, cls = int(counts.max()) if len(counts) else 0, cfg['classification']
+        p = max([s['p'] for s in parse_settings(cls['settings']) if s['kind'] == 'enhanced'], default=0.5)
+        n = {c: max(math.ceil((g['pool_total'] or 0) / len(classes)), top - int(counts.get(c, 0)) + math.floor(p * top + 0.5), top if cls['tstr'] else 0) for c in classes}
     return {c: max(v, min_per_class or 0) for c, v in n.items()}
 
 # %% ../nbs/01i_pool.ipynb #1a0ff1ac
