@@ -16,9 +16,9 @@ __all__ = ['SETTINGS_DEFAULTS', 'PATH_KEYS', 'PRECISIONS', 'SECTIONS', 'STAGE_KE
            'runs_dir', 'reports_dir', 'env_vars', 'DataConfig', 'GanConfig', 'ClassificationConfig',
            'SegmentationConfig', 'FidConfig', 'ReportConfig', 'RunConfig', 'parse_setting', 'parse_settings',
            'check_config', 'default_config', 'resolve_profile', 'resolve_config', 'config_hash', 'seed_everything',
-           'get_device', 'bf16_supported', 'setup_torch', 'autocast', 'atomic_open', 'atomic_write', 'write_json',
-           'read_json', 'CheckpointError', 'file_sha256', 'save_checkpoint', 'load_checkpoint', 'RunDir', 'new_run',
-           'list_runs', 'find_run', 'file_lock', 'interactive', 'progress', 'process_pool', 'expected_time',
+           'get_device', 'bf16_supported', 'setup_torch', 'free_cores', 'autocast', 'atomic_open', 'atomic_write',
+           'write_json', 'read_json', 'CheckpointError', 'file_sha256', 'save_checkpoint', 'load_checkpoint', 'RunDir',
+           'new_run', 'list_runs', 'find_run', 'file_lock', 'interactive', 'progress', 'process_pool', 'expected_time',
            'finished_run']
 
 # %% ../nbs/00_core.ipynb #98e25e4d
@@ -30,7 +30,7 @@ class ConfigError(SSGNetError, ValueError):
 
 # %% ../nbs/00_core.ipynb #2d9b367a
 SETTINGS_DEFAULTS = dict(data_path='data', runs_path='runs', reports_path='reports', profile='auto', device='auto',
-                         precision='fp32', num_threads='0', inception_weights='', pretrained_dir='pretrained', allow_downloads='no')
+                         precision='fp32', num_threads='auto', inception_weights='', pretrained_dir='pretrained', allow_downloads='no')
 PATH_KEYS = ('data_path', 'runs_path', 'reports_path', 'inception_weights', 'pretrained_dir')
 PRECISIONS = ('fp32', 'bf16', 'auto')
 
@@ -51,10 +51,13 @@ def find_settings(start:Path=None # Folder to start the search from (default: cu
 def _check_settings(res:dict, origin:dict):
     "Check the values of a settings dict; `origin[key]` says where each came from (for the message)."
     def bad(k, want): raise ConfigError(f"setting {k} = {res[k]!r} (from {origin[k]}) is not allowed: {want}")
-    try: n = int(str(res['num_threads']).strip() or 0)
-    except ValueError: bad('num_threads', 'an integer >= 0 (0 = torch decides)')
-    if n < 0: bad('num_threads', 'an integer >= 0 (0 = torch decides)')
-    res['num_threads'] = n
+    want = 'auto (the cores no other process is using when a stage starts), or an integer >= 0 (0 = torch decides)'
+    if str(res['num_threads']).strip().lower() == 'auto': res['num_threads'] = 'auto'
+    else:
+        try: n = int(str(res['num_threads']).strip() or 0)
+        except ValueError: bad('num_threads', want)
+        if n < 0: bad('num_threads', want)
+        res['num_threads'] = n
     if res['precision'] not in PRECISIONS: bad('precision', f"one of {', '.join(PRECISIONS)}")
     if not re.fullmatch(r'auto|cpu|mps|cuda(:\d+)?', res['device']): bad('device', 'auto, cpu, mps, cuda or cuda:N')
     if str(res['allow_downloads']).lower() not in ('yes', 'no', 'true', 'false', '1', '0'): bad('allow_downloads', 'yes or no')
@@ -481,16 +484,26 @@ def bf16_supported(device=None) -> bool:
 def setup_torch(device=None,      # Device (default: `get_device()`)
                 precision:str=None # 'fp32', 'bf16' or 'auto' (default: the `precision` setting)
                ) -> dict:
-    "Flush denormals, set CPU threads from settings; returns {'device', 'precision'} actually used."
+    "Flush denormals, set CPU threads from settings (`auto`: `free_cores()`); returns {'device', 'precision', 'threads'} actually used."
     import torch
     dev = torch.device(device) if device is not None else get_device()
     s = get_settings()
-    if s['num_threads']: torch.set_num_threads(s['num_threads'])
+    if n := (free_cores() if s['num_threads'] == 'auto' else s['num_threads']): torch.set_num_threads(n)
     torch.set_flush_denormal(True)
     precision = precision or s['precision']
     if precision == 'auto': precision = 'bf16' if bf16_supported(dev) else 'fp32'
     if precision not in ('fp32', 'bf16'): raise ConfigError(f"precision {precision!r} unknown; use fp32, bf16 or auto")
-    return dict(device=dev, precision=precision)
+    return dict(device=dev, precision=precision, threads=torch.get_num_threads())
+
+def free_cores(samples:int=5) -> int:
+    "Cores of this process's CPU set not busy with other runnable processes now (median of a few reads of /proc/loadavg), at least 1."
+    n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    runs = []
+    for _ in range(samples):
+        try: runs.append(int(Path('/proc/loadavg').read_text().split()[3].split('/')[0]) - 1)   # runnable now, less this process
+        except (OSError, ValueError, IndexError): return n
+        time.sleep(0.02)
+    return max(1, n - max(0, sorted(runs)[len(runs) // 2]))
 
 def autocast(device, precision:str='fp32'):
     "Context manager: bf16 autocast on `device` when `precision == 'bf16'`, otherwise nothing."
