@@ -368,7 +368,7 @@ _CPU = _merge(default_config(), dict(
     auto_upstream=False,
     data=dict(size=32, limit=None),
     gan=dict(resolution=32, z_dim=64, w_dim=64, cbase=4096, cmax=64, batch=16, gamma=1.0, ada_kimg=20, tick_kimg=1, snap=2, keep_snapshots=1000,
-             kimg={'breastmnist': 0, '*': 10}, init={'breastmnist': 'assets/breastmnist/gan/{label}.pt'}, pool_per_class=None, pool_total=1000),
+             kimg={'breastmnist': 0, '*': 5}, init={'breastmnist': 'assets/breastmnist/gan/{label}.pt'}, pool_per_class=None, pool_total=1000),
     classification=dict(arch=['resnet18', 'resnet50'], size=28, batch=128, epochs=15, schedule='medmnist', lr=1e-3, pretrained=False, precision='bf16',
                         settings=['original', 'balanced', 0.2, 0.5, 1.0], seeds=[0, 1, 2, 3, 4]),
     segmentation=dict(encoder='regnetx_002', size=64, batch=16, epochs=10, rounds=2, pool_size=500, seeds=[0]),
