@@ -372,7 +372,7 @@ _CPU = _merge(default_config(), dict(
     classification=dict(arch=['resnet18', 'resnet50'], size=28, batch=128, epochs=15, schedule='medmnist', lr=1e-3, pretrained=False, precision='bf16',
                         settings=['original', 'balanced', 0.2, 0.5, 1.0], seeds=[0, 1, 2, 3, 4]),
     segmentation=dict(encoder='regnetx_002', size=64, batch=16, epochs=10, rounds=2, pool_size=500, seeds=[0]),
-    fid=dict(max_images=1000)))
+    fid=dict(max_images=1000, domain_steps=1000)))
 _PAPER = _merge(_DEMO, dict(
     seed=42,
     data=dict(size=256),
