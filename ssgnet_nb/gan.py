@@ -20,9 +20,10 @@ from .stylegan3.training import (gan_config, train_loop, snapshots, load_generat
 # %% auto #0
 __all__ = ['IDENTITY_KEYS', 'RUN_FREE_KEYS', 'project_dir', 'init_checkpoint', 'effective_precision', 'run_identity',
            'class_images', 'class_run', 'class_lock', 'train_class', 'adopt_checkpoint', 'class_jobs', 'train_all',
-           'generator_checkpoint', 'fill_pool', 'upstream_pool', 'kid_subsets', 'curve_space', 'distance_curve',
-           'plot_distance_curve', 'nearest_real', 'plot_nearest', 'ship_checkpoint', 'describe_training',
-           'shipped_curve', 'plan_gan', 'GanResult', 'curve_definition', 'run_gan', 'read_gan', 'latest_gan', 'main']
+           'generator_checkpoint', 'fill_pool', 'upstream_pool', 'kid_subsets', 'space_id', 'curve_space',
+           'distance_curve', 'plot_distance_curve', 'nearest_real', 'plot_nearest', 'ship_checkpoint',
+           'describe_training', 'shipped_curve', 'plan_gan', 'GanResult', 'curve_definition', 'run_gan', 'read_gan',
+           'latest_gan', 'main']
 
 # %% ../nbs/02_gan.ipynb #56a379ee
 IDENTITY_KEYS = ('cfg', 'resolution', 'z_dim', 'w_dim', 'map_layers', 'cbase', 'cmax', 'batch', 'batch_gpu', 'gamma', 'glr', 'dlr', 'ema_kimg',
@@ -278,6 +279,15 @@ def _features(imgs:np.ndarray, space) -> np.ndarray:
         for i, im in enumerate(imgs): write_png(Path(d)/f'{i:05d}.png', im)
         return folder_features(d, space)
 
+def space_id(space) -> str:
+    "A short fingerprint of a feature space: its file's sha256, else the hash of its network's weights (a retrained domain network is another space)."
+    if space.sha256: return space.sha256[:16]
+    import hashlib
+    h = hashlib.sha256(space.network.encode())
+    if isinstance(space.fn, torch.nn.Module):
+        for t in space.fn.state_dict().values(): h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
 def curve_space(dataset:str, cfg:dict, device=None):
     "The feature space of the training curves: the FID stage's (Inception when present, else the labelled domain network)."
     from ssgnet_nb.fid import feature_space
@@ -294,17 +304,18 @@ def distance_curve(dataset:str,     # dataset name
     "One row per snapshot of `run`: kimg, Fréchet distance and KID (mean, sd over subsets) of `n` samples against the class's real training images."
     n = n or cfg['fid']['max_images']
     cache, rows = run.path/'curve.jsonl', []
-    have = {(r['snapshot'], r['network'], r['n_fake']): r for r in map(json.loads, cache.read_text().splitlines())} if cache.is_file() else {}
+    sid = space_id(space)
+    have = {(r['snapshot'], r.get('space_id'), r['n_fake']): r for r in map(json.loads, cache.read_text().splitlines())} if cache.is_file() else {}
     real = None
     for snap in snapshots(run.path):
-        key = (snap.name, space.network, n)
+        key = (snap.name, sid, n)
         if key not in have:
             from ssgnet_nb.fid import frechet
             if real is None: real = _features(class_images(dataset, label, cfg), space)
             G = load_generator(snap, device=get_device(device))
             fake = _features(generate(G, seed_z(range(n), G.z_dim), 1.0, 64).numpy(), space)
             fd, note = frechet(real, fake); k = kid_subsets(real, fake, seed=cfg['seed'])
-            have[key] = dict(snapshot=snap.name, network=space.network, n_fake=n, n_real=len(real), kimg=int(SNAP_RE.search(snap.name).group(1)) / 1000,
+            have[key] = dict(snapshot=snap.name, network=space.network, space_id=sid, n_fake=n, n_real=len(real), kimg=int(SNAP_RE.search(snap.name).group(1)) / 1000,
                              metric=space.metric, value=fd, kid=float(k.mean()), kid_std=float(k.std(ddof=1)), note=note)
             with open(cache, 'a') as f: f.write(json.dumps(have[key]) + '\n')
         rows.append(dict(have[key], **{'class': label}))
