@@ -19,7 +19,7 @@ __all__ = ['SCHEDULES', 'METRICS', 'METRIC_NAMES', 'setting_slug', 'n_extra', 'e
            'real_items', 'local_weights', 'make_dls', 'make_learner', 'cls_metrics', 'train_eval', 'load_xy',
            'build_classifier', 'train_eval_fast', 'bootstrap_metrics', 'pool_need', 'plan_classification',
            'needed_per_class', 'archs', 'run_classification', 'paper_table', 'detail_table', 'tstr_table',
-           'ClassificationResult', 'read_classification', 'latest_classification']
+           'ClassificationResult', 'read_classification', 'conclusions', 'latest_classification']
 
 # %% ../nbs/03_classification.ipynb #c044482a
 def setting_slug(name:str) -> str:
@@ -560,6 +560,7 @@ class ClassificationResult:
            "Accuracy at argmax; balanced accuracy = mean per-class recall; AUC = ROC AUC of the class-1 probability. "
            "mean ± sd over seeds [95 % CI: bootstrap over test images and seeds]; Δ = paired difference to Original in percentage points. "
            f"Always guessing the majority class scores {100 * self.majority:.1f} % accuracy.")
+        md(conclusions(self))
         display(self.table.drop(columns=['Dataset']))
         if 'metrics' in self.figures: display(IPImage(filename=str(self.figures['metrics'])))
         md('**Train on synthetic, test on real**'); display(self.tstr) if self.tstr is not None else md('no synthetic pool: no TSTR score')
@@ -575,6 +576,38 @@ def read_classification(run:RunDir) -> ClassificationResult:
     res, stats = _results(run.path), pd.read_csv(run.path/'stats.csv')
     return ClassificationResult(run.name, cfg['dataset'], cfg['profile'], s['wall_sec'], res, stats, paper_table(res, stats), detail_table(res, stats),
                                 tstr_table(stats), s['majority'], {k: run.path/v for k, v in s['figures'].items()}, s['headline'])
+
+def _pp(st, s, m, k='diff'): return 100 * st.loc[(s, m), k]
+
+def conclusions(r:ClassificationResult, # `read_classification` output
+                paper_gain:float=9.0    # the paper's claimed largest accuracy gain from synthetic data, in %
+               ) -> str:
+    "What the sweep says, in words computed from its numbers: per model, whether any share helps and by how much (paired 95 % CI), which is best, and what TSTR says."
+    out = []
+    for a in r.results.arch.unique():
+        st = r.stats[r.stats.arch == a].set_index(['setting', 'metric'])
+        o = st.loc[('original', 'acc')]
+        line = (f"**{a}** ({r.results[r.results.arch == a].weights.iloc[0]}, {int(o['seeds'])} seeds): trained on the original set it reaches "
+                f"{100*o['mean']:.1f} % accuracy [{100*o['lo']:.1f}, {100*o['hi']:.1f}], AUC {100*st.loc[('original', 'auc'), 'mean']:.1f} %.")
+        enh = [s for s in r.results[r.results.arch == a].setting.unique() if s not in ('original', 'synthetic')]
+        if enh and 'diff' in st:
+            best = max(enh, key=lambda s: st.loc[(s, 'acc'), 'mean'])
+            sig = [s for s in enh if st.loc[(s, 'acc'), 'diff_lo'] > 0]; worse = [s for s in enh if st.loc[(s, 'acc'), 'diff_hi'] < 0]
+            line += (f" The best share is **{best}**: Δ accuracy {_pp(st, best, 'acc'):+.1f} pp [{_pp(st, best, 'acc', 'diff_lo'):+.1f}, {_pp(st, best, 'acc', 'diff_hi'):+.1f}], "
+                     f"Δ balanced accuracy {_pp(st, best, 'bal_acc'):+.1f} pp [{_pp(st, best, 'bal_acc', 'diff_lo'):+.1f}, {_pp(st, best, 'bal_acc', 'diff_hi'):+.1f}], "
+                     f"Δ AUC {_pp(st, best, 'auc'):+.1f} pp [{_pp(st, best, 'auc', 'diff_lo'):+.1f}, {_pp(st, best, 'auc', 'diff_hi'):+.1f}] (paired, 95 %). ")
+            line += (f"Settings whose accuracy gain excludes 0: {', '.join(sig)}. " if sig else "No setting's accuracy gain has an interval that excludes 0: on this test set the kit cannot tell the synthetic images' effect from none. ")
+            if worse: line += f"Settings that are worse than the original beyond doubt: {', '.join(worse)}. "
+            top = max(_pp(st, s, 'acc') for s in enh)
+            line += (f"The paper reports gains of up to {paper_gain:g} % from synthetic data; the largest mean gain here is {top:+.1f} pp"
+                     + (", in the paper's direction." if top > 0 else ", so this run does not reproduce a gain.") )
+        if ('synthetic', 'acc') in st.index:
+            t = st.loc[('synthetic', 'acc')]
+            line += (f" Trained on synthetic images alone and tested on the real test set (TSTR) it reaches {100*t['mean']:.1f} % [{100*t['lo']:.1f}, {100*t['hi']:.1f}] "
+                     f"accuracy and {100*st.loc[('synthetic', 'auc'), 'mean']:.1f} % AUC, {100*(o['mean'] - t['mean']):.1f} pp of accuracy below the real-trained original "
+                     f"(always guessing the majority class: {100*r.majority:.1f} %).")
+        out.append(line)
+    return '\n\n'.join(out)
 
 def latest_classification(dataset:str) -> RunDir|None:
     "The newest finished classification run of `dataset`, or None."
