@@ -22,7 +22,7 @@ def run_pipeline(clone: Path, dataset: str = 'demo', profile: str = 'demo') -> t
     rc = subprocess.run(cmd, cwd=clone, env=env).returncode
     return rc, time.time() - t0, l0, os.getloadavg()[0]
 
-def main(dataset='demo', profile='demo', name='bench_demo', target=600., title='End-to-end demo (`make demo`): wall time per stage', command='python bench/bench_demo.py'):
+def main(dataset='demo', profile='demo', name='bench_demo', target=600., title='End-to-end demo (`make demo`): wall time per stage', command='python bench/bench_demo.py', after=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--keep', action='store_true', help=f'keep the clone (its reports/{dataset}/index.html is the report)')
     ap.add_argument('--target', type=float, default=target, help=f'target in seconds (default: {target/60:.0f} minutes)')
@@ -43,6 +43,7 @@ def main(dataset='demo', profile='demo', name='bench_demo', target=600., title='
             f"{a.target/60:.0f}-minute target. Load average (1 min) at start / end: {l0:.1f} / {l1:.1f} on {os.cpu_count()} cores. "
             f"Command: `{command}` (= `ssgnet run {dataset} --profile {profile}` in a clean clone, after install).")
     write_section(name, body, title)
+    if after is not None and rc == 0: after(clone)
     if a.keep: print(f"kept: {clone}/reports/{dataset}/index.html")
     else: shutil.rmtree(tmp, ignore_errors=True)
     return 0 if rc == 0 else 1
