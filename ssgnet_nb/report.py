@@ -259,6 +259,9 @@ class Report:
         show = lambda name: display(HTML(f"<figure><figcaption><b>{html.escape(name)}.</b> {html.escape(self.tables[name][1])}</figcaption>"
                                          f"{self.tables[name][0].to_html(index=False, border=0)}</figure>")) if name in self.tables else None
         show('headline')
+        if (cls := self.results.get('classification')) is not None:   # the answer, in words computed from the sweep's own numbers
+            from ssgnet_nb.classification import conclusions
+            display(Markdown(f"### What the classification sweep says (run `{cls.run_id}`)\n\n" + conclusions(cls)))
         for s, r in self.results.items():
             if r is None: continue
             display(Markdown(f"### {s}: run `{r.run_id}`, profile `{r.profile}`"))
