@@ -330,10 +330,11 @@ def bootstrap_metrics(probs:dict,          # setting -> probabilities [seeds, N,
     return pd.DataFrame(rows)
 
 # %% ../nbs/03_classification.ipynb #ce110004
-def pool_need(dataset:str, cfg:dict) -> int:
-    "Synthetic images per class the sweep of `cfg` needs from the pool."
-    c = cfg['classification']
-    return needed_per_class(real_items(dataset, 'train', cfg), parse_settings(c['settings']), c['tstr'])
+def pool_need(dataset:str, cfg:dict) -> dict:
+    "Synthetic images each class needs from the pool for the sweep of `cfg`: {class: n} (balancing plus the largest share; T for TSTR)."
+    c, tr = cfg['classification'], real_items(dataset, 'train', cfg)
+    n, sets = tr.label.value_counts(), parse_settings(c['settings']); T = int(n.max())
+    return {k: max([T - int(n.get(k, 0)) + n_extra(s['p'], T) for s in sets if s['kind'] == 'enhanced'] + ([T] if c['tstr'] else []) + [0]) for k in get_dataset(dataset).classes}
 
 def plan_classification(dataset:str, cfg:dict, with_pool:bool=True) -> str:
     "What `run_classification` is about to do: models, recipe, scale, how many trainings, data sizes, expected time."

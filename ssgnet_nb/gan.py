@@ -222,7 +222,7 @@ def generator_checkpoint(dataset:str, label:str, cfg:dict) -> Path:
 @torch.no_grad()
 def fill_pool(dataset:str,              # dataset name
               cfg:dict,                 # resolved configuration
-              min_per_class:int=None,   # at least this many per class
+              min_per_class=None,       # at least this many per class (a number, or {class: number})
               device=None,              # torch device
               batch:int=32) -> Pool:    # generator batch
     "Sample every class's finished generator into `runs/<dataset>/synthetic/` (see `01i_pool`); returns the pool. Hold `runs/<dataset>/.gan.lock` when others may read it."
@@ -245,7 +245,7 @@ def fill_pool(dataset:str,              # dataset name
 
 def upstream_pool(dataset:str,             # dataset name
                   cfg:dict,                # the calling stage's resolved configuration
-                  min_per_class:int=None): # images per class that stage needs
+                  min_per_class=None):     # images per class that stage needs (a number, or {class: number})
     "The pool a later stage needs; when none fits, the GAN stage is run first (saying so) if `cfg['auto_upstream']`, else `PoolError` names the command."
     why = pool_problem(dataset, cfg, min_per_class)
     if why is None: return read_pool(pool_dir(dataset), dataset)

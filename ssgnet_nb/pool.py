@@ -48,7 +48,7 @@ def seed_z(seeds,        # one integer seed per sample
 # %% ../nbs/01i_pool.ipynb #ca2c1e86
 def pool_sizes(dataset:str,            # Dataset name
                cfg:dict,               # Resolved configuration (its `gan` and `data` sections)
-               min_per_class:int=None  # At least this many per class
+               min_per_class=None      # At least this many per class: a number, or {class: number}
               ) -> dict:
     "Images per class the pool must hold: {class: n}."
     g, classes = cfg['gan'], get_dataset(dataset).classes
@@ -58,7 +58,8 @@ def pool_sizes(dataset:str,            # Dataset name
         top, cls = int(counts.max()) if len(counts) else 0, cfg['classification']
         p = max([s['p'] for s in parse_settings(cls['settings']) if s['kind'] == 'enhanced'], default=0.5)
         n = {c: max(math.ceil((g['pool_total'] or 0) / len(classes)), top - int(counts.get(c, 0)) + math.floor(p * top + 0.5), top if cls['tstr'] else 0) for c in classes}
-    return {c: max(v, min_per_class or 0) for c, v in n.items()}
+    need = min_per_class if isinstance(min_per_class, dict) else {c: min_per_class or 0 for c in classes}
+    return {c: max(v, need.get(c) or 0) for c, v in n.items()}
 
 # %% ../nbs/01i_pool.ipynb #1a0ff1ac
 def pool_file(label:str, seed:int) -> str: return f'{label}/{seed}.png'
@@ -118,7 +119,7 @@ def pool_from_images(dest:Path,        # Folder to write (pool.csv + <class>/<se
     return write_pool(dest, rows, dict(key='stand-in', profile=None, source='real images (a test stand-in)'))
 
 # %% ../nbs/01i_pool.ipynb #d1df8d3d
-def pool_problem(dataset:str, cfg:dict, min_per_class:int=None) -> str|None:
+def pool_problem(dataset:str, cfg:dict, min_per_class=None) -> str|None:
     "None when `dataset`'s pool matches `cfg` and holds enough images per class; otherwise why not."
     out = pool_dir(dataset)
     if not (out/POOL_CSV).is_file(): return f'{out/POOL_CSV} does not exist'
@@ -130,7 +131,7 @@ def pool_problem(dataset:str, cfg:dict, min_per_class:int=None) -> str|None:
         if p.sizes.get(c, 0) < n: return f'class {c!r} has {p.sizes.get(c, 0)} pool images, {n} needed'
     return None
 
-def find_pool(dataset:str, cfg:dict, min_per_class:int=None) -> Pool:
+def find_pool(dataset:str, cfg:dict, min_per_class=None) -> Pool:
     "The pool of `dataset` made under `cfg` with at least `min_per_class` images per class; `PoolError` with the command to run otherwise."
     if why := pool_problem(dataset, cfg, min_per_class): raise PoolError(f"no usable synthetic pool for {dataset!r}: {why}; run `{gan_command(dataset, cfg.get('profile'))}` first")
     return read_pool(pool_dir(dataset), dataset)
