@@ -17,47 +17,46 @@ from cleanfid.utils import EXTENSIONS
 from .core import *
 from .data import items, class_folder, read_image, show_grid, get_dataset, label_task, link_or_copy
 from .pool import Pool, PoolError, pool_key, gan_command
-from .segmentation import expected_time, finished_run
+from .weights import WEIGHTS, WeightFileError, find_weight_file, ensure_weight, load_weight_file, weight_path, weight_source, sniff_format
 
 # %% auto #0
-__all__ = ['INCEPTION_FILE', 'INCEPTION_URL', 'INCEPTION_SHA256', 'FID_MODES', 'InceptionMissing', 'inception_path',
-           'inception_hint', 'FeatureSpace', 'kid_name', 'TorchScriptInception', 'inception_space', 'DomainNet',
-           'train_domain_net', 'domain_space', 'feature_space', 'image_files', 'folder_features', 'frechet', 'kid',
-           'stats_features', 'stats_space', 'degraded_copy', 'class_distance', 'fid_table', 'metric_definitions',
-           'class_grid', 'snapshot_curve', 'plot_curve', 'pool_class_folder', 'gan_training_curve', 'run_fid',
-           'FidResult', 'fid_headline', 'read_fid', 'fid_plan']
+__all__ = ['INCEPTION_FILE', 'FID_MODES', 'InceptionMissing', 'inception_path', 'inception_hint', 'FeatureSpace', 'kid_name',
+           'TorchScriptInception', 'inception_space', 'DomainNet', 'train_domain_net', 'domain_space', 'feature_space',
+           'image_files', 'folder_features', 'frechet', 'kid', 'stats_features', 'stats_space', 'degraded_copy',
+           'class_distance', 'fid_table', 'metric_definitions', 'class_grid', 'snapshot_curve', 'plot_curve',
+           'pool_class_folder', 'gan_training_curve', 'run_fid', 'FidResult', 'fid_headline', 'read_fid', 'fid_plan']
 
 # %% ../nbs/05_fid.ipynb #e36af84b
-INCEPTION_FILE = 'inception-2015-12-05.pt'
-INCEPTION_URL = 'https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt'  # clean-fid 0.1.35 `downloads_helper.inception_url`
-INCEPTION_SHA256 = None  # unknown: no authoritative checksum found (clean-fid checks none); the kit records the sha256 of the file it used
+INCEPTION_FILE = WEIGHTS['inception'].file   # 'inception-2015-12-05.pt': its name, URL and checksum policy live in the weight registry
 FID_MODES = {'clean': 'PIL bicubic resize to 299 px on float32 per channel, then (x-128)/128 (clean-fid default)',
              'legacy_tensorflow': "the network's own TF-style resize inside (= StyleGAN2-ADA/StyleGAN3's `fid50k_full` numbers)"}
 
 class InceptionMissing(SSGNetError):
     "The local Inception file needed for FID is absent."
 
-def inception_path(settings:dict=None # `get_settings()` result (default: read now)
+def inception_path(settings:dict=None, # `get_settings()` result (default: read now)
+                   fetch:bool=False    # When absent, download it first if `allow_downloads` is yes (`ensure_weight`)
                   ) -> Path|None:
-    "The local `inception-2015-12-05.pt` named by `inception_weights` (a file, or a folder holding it), or None."
-    p = (settings or get_settings()).get('inception_weights')
-    if not p: return None
-    p = Path(p)
-    if p.is_dir(): p = p/INCEPTION_FILE
-    return p if p.is_file() else None
+    "The local `inception-2015-12-05.pt`: `inception_weights` (a file, or a folder holding it), else `<pretrained_dir>/inception-2015-12-05.pt`; None when absent."
+    try: return ensure_weight('inception') if fetch else find_weight_file('inception', settings)
+    except ConfigError: return None    # neither `inception_weights` nor `pretrained_dir` names a place
 
 def inception_hint(settings:dict=None # `get_settings()` result (default: read now)
                   ) -> str:
     "Exactly which file to put where so that FID can be computed offline."
-    s = settings or get_settings()
-    p, sf = s.get('inception_weights'), s.get('settings_file')
-    why = f"`inception_weights` points to {p}, which holds no such file" if p else "`inception_weights` is empty in settings.ini and SSGNET_INCEPTION_WEIGHTS is unset"
-    return (f"FID needs clean-fid's TorchScript Inception-v3 network `{INCEPTION_FILE}` as a local file, and {why}. "
-            f"Download it once, on a machine with network access, from {INCEPTION_URL} (the file clean-fid 0.1.35 and StyleGAN2-ADA/StyleGAN3 use); "
-            f"put it for example at pretrained/{INCEPTION_FILE} and set `inception_weights = pretrained/{INCEPTION_FILE}` in {sf or 'settings.ini'} "
-            f"(or export SSGNET_INCEPTION_WEIGHTS=/absolute/path/{INCEPTION_FILE}). "
-            "Checksum: the kit knows of no sha256 for this file from an authoritative source (clean-fid 0.1.35 downloads it without checking one), "
-            "so it checks none; it records the sha256 of the file you provide beside every FID.")
+    s, w = settings or get_settings(), WEIGHTS['inception']
+    p, sf = s.get('inception_weights'), s.get('settings_file') or 'settings.ini'
+    try: where = weight_path('inception', s)
+    except ConfigError: where = None
+    why = (f"`inception_weights` points to {p}, which holds no such file" if p else
+           f"`inception_weights` is empty in {sf} and SSGNET_INCEPTION_WEIGHTS is unset" + (f", and {where} does not exist" if where else ", and so is `pretrained_dir`"))
+    put = where or f'pretrained/{w.file}'
+    return (f"FID needs clean-fid's TorchScript Inception-v3 network `{w.file}` as a local file, and {why}. "
+            f"Online, `ssgnet weights download inception` fetches it from {w.url} (the file clean-fid 0.1.35 and StyleGAN2-ADA/StyleGAN3 use) into {put}. "
+            f"Offline, download it once on a machine with network access and put it at {put}, or anywhere with `inception_weights = /path/to/{w.file}` "
+            f"in {sf} (or export SSGNET_INCEPTION_WEIGHTS=/absolute/path/{w.file}). "
+            f"Checksum: {w.checksum_source} for this file (clean-fid 0.1.35 downloads it without checking one), so the kit checks none; "
+            "it records the sha256 of the file it used beside every FID.")
 
 # %% ../nbs/05_fid.ipynb #db687707
 @dataclasses.dataclass
@@ -71,6 +70,7 @@ class FeatureSpace:
     size:int=None        # Resize images to this (PIL bicubic, float) instead of clean-fid's 299 px
     sha256:str=None      # Checksum of the network file, when there is one
     device:str='cpu'     # Device the network lives on
+    source:str=None      # Where the network's weights come from (`weight_source`), for the run's record
     def resizer(self): return None if self.size is None else make_resizer('PIL', False, 'bicubic', (self.size, self.size))
     @property
     def kid_name(self): return kid_name(self.metric)
@@ -80,10 +80,10 @@ def kid_name(metric:str) -> str:
     return 'KID' if metric == 'FID' else metric.replace('FD', 'KD')
 
 class TorchScriptInception(nn.Module):
-    "clean-fid's TorchScript Inception-v3 (pool3, 2048-d) read from a local file; `resize_inside` for `legacy_tensorflow`."
+    "clean-fid's TorchScript Inception-v3 (pool3, 2048-d) read from a local file by `load_weight_file` (`WeightFileError` for a bad one); `resize_inside` for `legacy_tensorflow`."
     def __init__(self, path:Path, resize_inside:bool=False, device='cpu'):
         super().__init__()
-        self.base, self.resize_inside = torch.jit.load(str(path), map_location=device).eval(), resize_inside
+        self.base, self.resize_inside = load_weight_file(path, 'torchscript', 'inception', device).eval(), resize_inside
     def forward(self, x):
         if self.resize_inside: return self.base(x, return_features=True).view(len(x), -1)
         assert x.shape[2:] == (299, 299), f"clean mode expects 299 px inputs, got {tuple(x.shape)}"
@@ -93,13 +93,14 @@ def inception_space(mode:str='clean', # 'clean' or 'legacy_tensorflow'
                     device=None,      # Torch device (default: `get_device()`)
                     path:Path=None    # The TorchScript file (default: `inception_path()`)
                    ) -> FeatureSpace:
-    "The Inception feature space from the local file, or `InceptionMissing` with the instructions."
+    "The Inception feature space from the local file; `InceptionMissing` with the instructions when there is none, `WeightFileError` (file, problem, fix) when it is not the right TorchScript file."
     if mode not in FID_MODES: raise ConfigError(f"FID mode {mode!r} is not supported here; use one of: {', '.join(FID_MODES)}")
     path = Path(path) if path else inception_path()
     if path is None or not path.is_file(): raise InceptionMissing(inception_hint())
     dev = torch.device(device) if device is not None else get_device()
     net = TorchScriptInception(path, resize_inside=(mode == 'legacy_tensorflow'), device=dev).to(dev)
-    return FeatureSpace(net, 2048, 'FID', f'Inception-v3 pool3 (TF 2015-12-05, {path.name})', mode, None, file_sha256(path), str(dev))
+    return FeatureSpace(net, 2048, 'FID', f'Inception-v3 pool3 (TF 2015-12-05, {path.name})', mode, None, file_sha256(path), str(dev),
+                        weight_source(path, 'inception'))
 
 # %% ../nbs/05_fid.ipynb #ade46d2b
 class DomainNet(nn.Module):
@@ -172,18 +173,20 @@ def domain_space(dataset:str,          # Dataset whose real training images defi
     dev = torch.device(device) if device is not None else torch.device('cpu')
     net = net.to(dev)
     return FeatureSpace(net, net.dims, 'domain FD', f'DomainNet d={net.dims} trained on {n_img} real {dataset} train images ({size} px)',
-                        'clean', size, sha, str(dev))
+                        'clean', size, sha, str(dev), "none: DomainNet trained here from scratch on the real training images" + (f" (saved as {Path(save).name}, sha256 {sha[:12]}…)" if sha else ''))
 
 def feature_space(dataset:str,         # Dataset (for the fallback)
                   cfg:dict,            # Resolved config: fid.mode, fid.fallback
                   device=None,         # Torch device
-                  save:Path=None       # Where the fallback network is saved
+                  save:Path=None,      # Where the fallback network is saved
+                  path:Path=None       # The Inception file (default: `inception_path()`)
                  ) -> FeatureSpace:
-    "Inception when its local file exists; otherwise the labelled domain fallback (or `InceptionMissing` when `fid.fallback` is False)."
-    try: return inception_space(cfg['fid']['mode'], device)
-    except InceptionMissing as e:
+    "Inception when its local file exists and loads; otherwise the labelled domain fallback, saying why (or the error itself when `fid.fallback` is False)."
+    try: return inception_space(cfg['fid']['mode'], device, path)
+    except (InceptionMissing, WeightFileError) as e:
         if not cfg['fid']['fallback']: raise
-        print(f"NOTE: {e}\nNo FID can be computed here; using the clearly labelled fallback 'domain FD' instead (the FID mode {cfg['fid']['mode']!r} applies to Inception only).")
+        print(f"NOTE: {e}\nNo FID can be computed {'here' if isinstance(e, InceptionMissing) else 'with that file'}; using the clearly labelled fallback "
+              f"'domain FD' instead (the FID mode {cfg['fid']['mode']!r} applies to Inception only).")
         return domain_space(dataset, cfg, device, save)
 
 # %% ../nbs/05_fid.ipynb #176e656f
@@ -371,13 +374,15 @@ def run_fid(dataset:str,      # Dataset
     "The stage: per class, the distance between real training images and pool images with its grid; the T5-style table; the GAN's curve when there is one; one run folder."
     import matplotlib.pyplot as plt
     if pool is None or not len(pool): raise PoolError(f"the FID stage needs a synthetic pool of {dataset!r}; run `{gan_command(dataset, cfg.get('profile'))}` first")
-    fc, inc = cfg['fid'], inception_path()
-    cfg = dict(cfg, dataset=dataset, stage='fid', synthetic=dict(path=str(pool.folder), csv_sha256=pool.csv_sha256, images=len(pool)), inception=str(inc) if inc else None)
+    fc, inc = cfg['fid'], inception_path(fetch=True)
+    cfg = dict(cfg, dataset=dataset, stage='fid', synthetic=dict(path=str(pool.folder), csv_sha256=pool.csv_sha256, images=len(pool)),
+               inception=f"{inc} (sha256 {file_sha256(inc)[:16]})" if inc else None)   # a replaced file is another run
     if not force and (old := find_run(cfg)) is not None:
         print(f"reusing finished run {old.path} (same configuration; force=True recomputes)"); return old
     run, t0, dev = new_run(cfg, 'fid'), time.time(), get_device()
-    space = feature_space(dataset, cfg, dev, save=run/'domain_net.pt')
+    space = feature_space(dataset, cfg, dev, save=run/'domain_net.pt', path=inc)
     run.log(f"{space.metric}: {space.network}, d={space.dims}, mode {space.mode}, device {dev}" + (f", network sha256 {space.sha256}" if space.sha256 else ''))
+    run.log(f"feature network weights: {space.source}")
     classes, rows = [c for c in get_dataset(dataset).classes if pool.sizes.get(c)], []
     with tempfile.TemporaryDirectory() as tmp:
         for c in classes:
@@ -401,7 +406,7 @@ def run_fid(dataset:str,      # Dataset
     run.log(f"GAN training curve: {'from ' if curve is not None else 'not shown: '}{src}")
     run.done(metric=space.metric, kid_metric=space.kid_name, network=space.network, network_sha256=space.sha256, mode=space.mode, dims=space.dims,
              device=str(dev), classes=classes, gan_curve=src if curve is not None else None, gan_curve_note=None if curve is not None else src,
-             wall_sec=round(time.time() - t0, 1))
+             weights=space.source, wall_sec=round(time.time() - t0, 1))
     return run
 
 # %% ../nbs/05_fid.ipynb #0b3d5b07
@@ -418,6 +423,7 @@ class FidResult:
     figures:dict              # Name -> PNG file
     headline:list             # The numbers the dataset index shows
     thumbnail:Path|None       # One figure for the index
+    weights:str=None          # The feature network's weights: file, sha256 prefix and source (`weight_source`), or the domain network trained here
 
 def fid_headline(dist:pd.DataFrame # `distances.csv` rows
                 ) -> list:
@@ -443,7 +449,7 @@ def read_fid(run # A finished FID run (`RunDir` or its folder)
     figs = {p.stem: p for p in sorted(run.path.glob('grid_*.png'))} | ({'gan_curve': run.path/'gan_curve.png'} if (run.path/'gan_curve.png').is_file() else {})
     return FidResult(run.name, cfg.get('profile'), cfg.get('dataset'), summ.get('wall_sec'), run.path, summ.get('metric'),
                      pd.read_csv(run.path/'table.csv', keep_default_na=False), dist, rd('definitions.csv'), rd('gan_curve.csv'),
-                     summ.get('gan_curve') or summ.get('gan_curve_note'), figs, fid_headline(dist), next(iter(figs.values()), None))
+                     summ.get('gan_curve') or summ.get('gan_curve_note'), figs, fid_headline(dist), next(iter(figs.values()), None), summ.get('weights'))
 
 # %% ../nbs/05_fid.ipynb #07296915
 def fid_plan(dataset:str, # Dataset
@@ -451,11 +457,14 @@ def fid_plan(dataset:str, # Dataset
             ) -> str:
     "What `run_fid` is about to do: the feature space (FID or the labelled fallback), images per side, the curve, the expected time."
     fc, inc, classes = cfg['fid'], inception_path(), get_dataset(dataset).classes
-    space = (f"FID with the Inception file {inc}, clean-fid mode {fc['mode']}" if inc else
+    bad = inc is not None and (fmt := sniff_format(inc)) != 'torchscript'
+    space = (f"the Inception file {inc} is not a TorchScript archive (it looks like: {fmt}); the run will say why and " +
+             ("use the labelled domain distance 'domain FD', NOT FID" if fc['fallback'] else "stop (fid.fallback is False)") if bad else
+             f"FID with the Inception file {inc}, clean-fid mode {fc['mode']}" if inc else
              f"no Inception file ({INCEPTION_FILE}): the labelled domain distance 'domain FD', NOT FID (a DomainNet d={fc['domain_dims']} trained {fc['domain_steps']} steps on the real training images)" if fc['fallback'] else
              f"no Inception file ({INCEPTION_FILE}) and fid.fallback is False: the stage will stop with the instructions")
     return '\n'.join([
         f"FID stage on {dataset!r}, profile {cfg['profile']}: {space}",
         f"per class ({', '.join(classes)}): up to {fc['max_images']} real training images at {cfg['gan']['resolution']} px vs as many pool images, KID beside every value",
         "the GAN's distance over training: " + ("shown when the GAN stage wrote it" if fc['snapshots'] else "not shown (fid.snapshots is False)"),
-        f"expected time: {expected_time('fid', cfg['profile'])}"])
+        f"expected time: {expected_time('fid', cfg['profile'], dataset)}"])

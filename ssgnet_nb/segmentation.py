@@ -6,23 +6,24 @@ Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/segmentation.html.md"
 
 # %% ../nbs/04_segmentation.ipynb #69da6175
 from __future__ import annotations
-import os, io, re, json, math, time, copy, hashlib, dataclasses
+import os, io, re, json, math, time, copy, hashlib, warnings, contextlib, dataclasses
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
 from .data import items, read_image, read_mask, write_png, resize_image, resize_mask, get_dataset, DataError, show_grid, DATASETS
 from .pool import Pool, pool_images
+from .weights import ensure_weight, find_weight_file, load_weight_file, weight_fix, weight_source, WeightFileError
 
 # %% auto #0
 __all__ = ['METRIC_DEFS', 'LOSSES', 'TRANSUNET_PRESETS', 'MODELS', 'VMAMBA_WEIGHTS', 'MEAN', 'STD', 'SPLITS', 'TABLE_COLS',
            'N_BOOT', 'FIGURES', 'confusion', 'hd95', 'seg_metrics', 'fg_prob', 'class_probs', 'soft_dice_loss',
-           'tvmf_similarity', 'tvmf_dice_loss', 'SegLoss', 'local_weights', 'make_encoder', 'unet_model', 'TransUNet',
+           'tvmf_similarity', 'tvmf_dice_loss', 'SegLoss', 'make_encoder', 'weights_used', 'unet_model', 'TransUNet',
            'vmunet_preset', 'segmentation_config', 'build_model', 'to_input', 'check_task', 'mask_items', 'load_real',
            'pool_need', 'use_pool', 'SegSet', 'predict', 'pooled_class_dice', 'train_model', 'pseudo_labels',
            'options_label', 'run_seed', 'rounds_df', 'paper_table', 'read_counts', 'dsc_interval', 'round_intervals',
-           'plot_rounds', 'qualitative_grid', 'pseudo_grid', 'stage_figures', 'run_segmentation', 'expected_time',
-           'segmentation_plan', 'SegmentationResult', 'seg_headline', 'finished_run', 'read_segmentation']
+           'plot_rounds', 'qualitative_grid', 'pseudo_grid', 'stage_figures', 'run_segmentation', 'segmentation_plan',
+           'SegmentationResult', 'seg_headline', 'read_segmentation']
 
 # %% ../nbs/04_segmentation.ipynb #02cf044b
 def _div(a, b, empty=1.0):
@@ -147,41 +148,47 @@ class SegLoss:
         return self
 
 # %% ../nbs/04_segmentation.ipynb #10cd3a32
-def local_weights(name:str) -> Path|None:
-    "The local weight file of encoder `name` in the settings' `pretrained_dir`, if there is one."
-    d = get_settings()['pretrained_dir']
-    if d is None: return None
-    for ext in ('safetensors', 'pth', 'pt'):
-        if (f := Path(d)/f'{name}.{ext}').is_file(): return f
-    return None
+@contextlib.contextmanager
+def _quiet_imports():
+    "Silence two import-time notices that are not the user's business: fastai's `@torch.jit.script` deprecation and tqdm's 'IProgress not found' (timm imports huggingface_hub, which imports tqdm.auto)."
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+        warnings.filterwarnings('ignore', message=r'IProgress not found')
+        yield
 
-def _load_weights(model:nn.Module, path:Path) -> str:
-    if path.suffix == '.safetensors':
-        from safetensors.torch import load_file
-        sd = load_file(str(path))
-    else:
-        sd = torch.load(path, map_location='cpu', weights_only=True)
-        sd = sd.get('state_dict', sd.get('model', sd)) if isinstance(sd, dict) else sd
+def _load_weights(model:nn.Module, # The encoder to fill
+                  path:Path,       # Its weight file
+                  name:str         # Encoder (registry) name, for the expected content and the fix
+                 ) -> str:
+    "Copy the tensors of `path` that fit `model` (same name and shape); a `WeightFileError` naming the file and the fix when the file is bad or nothing fits."
+    sd = load_weight_file(path, 'state_dict', name)
     own = model.state_dict()
     ok = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
-    if not ok: raise SSGNetError(f"{path} holds no weights that fit this encoder; remove it or replace it with the timm/torchvision weights of that name")
+    if not ok: raise WeightFileError(f"{path} holds no weights that fit encoder {name!r} (it has e.g. {', '.join(map(repr, list(sd)[:3]))}); {weight_fix(path, name)}")
     model.load_state_dict(ok, strict=False)
     return f"local {path.name} ({len(ok)}/{len(own)} tensors)"
 
 def make_encoder(name:str,             # torchvision or timm model name
-                 pretrained:bool=True, # Use a local weight file when one exists
+                 pretrained:bool=True, # Start from the local weight file when there is one (`ensure_weight`)
                  features_only:bool=False # timm `features_only` (strides 2-16) for TransUNet
                 ):
-    "(encoder module, weights description): never downloads; 'from scratch' without a local file."
-    import torchvision, timm
+    "(encoder module, weights description): the local file of `name` (fetched first only when `allow_downloads` is yes), else 'from scratch'."
+    with _quiet_imports(): import torchvision, timm
     if features_only:
         if not timm.is_model(name): raise ConfigError(f"encoder {name!r} is not a timm model; TransUNet needs one (e.g. resnet50, resnetv2_50x1_bit, resnet18)")
         m = timm.create_model(name, pretrained=False, features_only=True, out_indices=(0, 1, 2, 3))
     elif name in torchvision.models.list_models(module=torchvision.models): m = torchvision.models.get_model(name, weights=None)
     elif timm.is_model(name): m = timm.create_model(name, pretrained=False)
     else: raise ConfigError(f"encoder {name!r} is neither a torchvision nor a timm model name")
-    f = local_weights(name) if pretrained else None
-    return m, (_load_weights(m, f) if f else 'from scratch')
+    f = ensure_weight(name) if pretrained else None
+    return m, (_load_weights(m, f, name) if f else 'from scratch')
+
+def weights_used(name:str,      # Encoder or registry name
+                 pretrained:bool # Whether the network was asked to start from it
+                ) -> str:
+    "What a run records about a network's starting weights: `weight_source` of the local file it read (file, sha256, where from), or that it had none."
+    f = find_weight_file(name) if pretrained else None
+    return weight_source(f, name) if f else ('none: from scratch (no local file for ' + repr(name) + ')' if pretrained else 'none: from scratch (pretrained off)')
 
 def _drop_last_stage(body:nn.Sequential, size:int) -> nn.Sequential:
     "`body` cut before its last child that halves the resolution (probed with a dummy forward at `size`)."
@@ -200,8 +207,9 @@ def unet_model(encoder:str='resnet18', # Encoder name
                drop_last_stage=None    # Drop the encoder's last stage (None = when size < 128, where it would be <= 2 px)
               ):
     "fastai `DynamicUnet` on `encoder`; returns (model, weights description)."
-    from fastai.vision.learner import create_body
-    from fastai.vision.models.unet import DynamicUnet
+    with _quiet_imports():
+        from fastai.vision.learner import create_body
+        from fastai.vision.models.unet import DynamicUnet
     m, src = make_encoder(encoder, pretrained)
     body = create_body(m, 3, False)   # fastai's cut: before the pooling head
     if drop_last_stage or (drop_last_stage is None and size < 128):
@@ -269,7 +277,7 @@ class TransUNet(nn.Module):
 
 # %% ../nbs/04_segmentation.ipynb #cb53c981
 MODELS = ('unet', 'transunet', 'vmunet')
-VMAMBA_WEIGHTS = 'vmamba_small_e238_ema'   # the VMamba ImageNet checkpoint VM-UNet's encoder starts from, as <pretrained_dir>/<this>.pth
+VMAMBA_WEIGHTS = 'vmamba_small_e238_ema'   # the VMamba ImageNet checkpoint VM-UNet's encoder starts from (registry name; <pretrained_dir>/<this>.pth)
 
 def _vmunet():
     "The VM-UNet module, or a `ConfigError` when this version of the kit has none."
@@ -301,19 +309,22 @@ def build_model(cfg:dict,   # Resolved configuration (its `segmentation` section
     s = cfg['segmentation']
     if s['model'] == 'unet':
         m, w = unet_model(s['encoder'], n_out, s['size'], s['pretrained'], s['unet_drop_last_stage'])
-        return m, dict(model='unet', encoder=s['encoder'], weights=w)
+        return m, dict(model='unet', encoder=s['encoder'], weights=w, weights_source=weights_used(s['encoder'], s['pretrained']))
     if s['model'] == 'transunet':
         preset = s['transunet'] or ('R50-ViT-B_16' if cfg.get('profile') == 'paper' else 'tiny')
         if preset not in TRANSUNET_PRESETS: raise ConfigError(f"segmentation.transunet = {preset!r} is not a TransUNet preset; choose one of {', '.join(TRANSUNET_PRESETS)}")
         kw = dict(TRANSUNET_PRESETS[preset]); kw['encoder'] = s['transunet_encoder'] or kw['encoder']
         m = TransUNet(n_out, s['size'], pretrained=s['pretrained'], **kw)
-        return m, dict(model=f'transunet-{preset}', encoder=kw['encoder'], weights=f'CNN {m.weights}; ViT from scratch')
+        return m, dict(model=f'transunet-{preset}', encoder=kw['encoder'], weights=f'CNN {m.weights}; ViT from scratch',
+                       weights_source='CNN ' + weights_used(kw['encoder'], s['pretrained']))
     if s['model'] == 'vmunet':
         v = _vmunet(); preset = vmunet_preset(cfg.get('profile'), v.VMUNET_PRESETS)
         m, w = v.vmunet_model(preset, 3, n_out), 'from scratch'
-        if s['pretrained'] and preset == 'paper' and (f := local_weights(VMAMBA_WEIGHTS)):   # the checkpoint's widths are the paper preset's
+        use = s['pretrained'] and preset == 'paper'   # the checkpoint's widths are the paper preset's
+        if use and (f := ensure_weight(VMAMBA_WEIGHTS)):
             r = v.load_vmamba_encoder(m, f); w = f"local {f.name} ({r['encoder']} encoder + {r['decoder']} decoder tensors)"
-        return m, dict(model=f'vmunet-{preset}', encoder='VSS blocks', weights=w)
+        src = weights_used(VMAMBA_WEIGHTS, use) if use else f"none: from scratch ({'pretrained off' if preset == 'paper' else 'only the paper preset has an ImageNet checkpoint'})"
+        return m, dict(model=f'vmunet-{preset}', encoder='VSS blocks', weights=w, weights_source=src)
     raise ConfigError(f"segmentation.model = {s['model']!r} is not allowed: expected one of {', '.join(MODELS)}")
 
 # %% ../nbs/04_segmentation.ipynb #63e7b90f
@@ -687,26 +698,14 @@ def run_segmentation(dataset:str,      # Dataset with masks
     for seed in s['seeds']:
         recs += run_seed(cfg, seed, real, pl, run.path/f'seed_{seed}', run, env['device'], env['precision'])
     df = pd.DataFrame(recs); atomic_write(run.path/'rounds.csv', df.to_csv(index=False))
+    weights = sorted(set(df['weights_source']))
+    run.log('starting weights: ' + '; '.join(weights))
     figs = stage_figures(run.path, dataset, real['test'], pl, rounds_df(run))
     run.done(wall_sec=round(time.time() - t0, 1), device=str(env['device']), precision=env['precision'], rounds=int(df['round'].max()),
-             seeds=list(s['seeds']), figures={k: p.name for k, p in figs.items()})
+             seeds=list(s['seeds']), figures={k: p.name for k, p in figs.items()}, weights=weights)
     return run
 
 # %% ../nbs/04_segmentation.ipynb #ec182009
-def expected_time(stage:str,      # Stage name, as in BENCHMARKS.md's demo table
-                  profile:str,    # Profile about to run
-                  bench:Path=None # BENCHMARKS.md (default: beside settings.ini, else beside the package)
-                 ) -> str:
-    "What BENCHMARKS.md's end-to-end demo measured for `stage` (the demo profile's settings), or that there is no measurement for `profile`."
-    if bench is None:
-        roots = [p.parent for p in [find_settings()] if p] + ([Path(__file__).resolve().parent.parent] if '__file__' in globals() else [])
-        bench = next((r/'BENCHMARKS.md' for r in roots if (r/'BENCHMARKS.md').is_file()), None)
-    sec = re.search(r'<!-- bench:bench_demo -->(.*?)<!-- /bench:bench_demo -->', Path(bench).read_text(), re.S) if bench and Path(bench).is_file() else None
-    row = re.search(rf'^\|\s*{re.escape(stage)}\s*\|\s*ok\s*\|\s*([\d.]+)\s*\|', sec.group(1), re.M) if sec and profile == 'demo' else None
-    if row is None: return f"no measurement for profile {profile!r} yet (BENCHMARKS.md times the demo profile's pipeline only)"
-    when = re.search(r'_Measured (.+?) by .+? on: (.+?)\._', sec.group(1))
-    return f"about {float(row.group(1)):.0f} s at the demo profile's settings (BENCHMARKS.md, end-to-end demo" + (f" of {when.group(1)} on {when.group(2)}" if when else '') + ")"
-
 def segmentation_plan(dataset:str,        # Dataset with masks
                       cfg:dict,           # Resolved configuration
                       with_pool:bool=True # SSGNet rounds (True) or the real-only baseline
@@ -722,7 +721,7 @@ def segmentation_plan(dataset:str,        # Dataset with masks
         f"models: the real-only baseline + {rounds} pseudo-label round(s), x {len(s['seeds'])} seed(s) = {(rounds + 1)*len(s['seeds'])} trained",
         f"real images with masks: train {n['train']}, val {n['val']}, test {n['test']}" + (f"; {s['pool_size']} pool images pseudo-labelled each round" if with_pool else '; no synthetic pool'),
         f"options: {options_label(s) or 'none (the published loop)'}",
-        f"expected time: {expected_time('segmentation', c['profile'])}"])
+        f"expected time: {expected_time('segmentation', c['profile'], dataset)}"])
 
 # %% ../nbs/04_segmentation.ipynb #a60efa9c
 @dataclasses.dataclass
@@ -736,6 +735,7 @@ class SegmentationResult:
     figures:dict             # Name -> PNG file
     headline:list            # The numbers the dataset index shows
     thumbnail:Path|None      # One figure for the index
+    weights:list=None        # The networks' starting weights: file, sha256 prefix and source (`weight_source`), or 'none: from scratch ...'
 
 def _num(v): return None if v is None or not np.isfinite(v) else float(v)
 
@@ -753,14 +753,6 @@ def seg_headline(iv:pd.DataFrame # `round_intervals` output
                      lo=_num(100*l['gain_lo']), hi=_num(100*l['gain_hi']), unit='pp', note=f"difference of pooled foreground Dice {how}, paired (the same resampled images for both)")]
     return out
 
-def finished_run(run,      # A run (`RunDir` or its folder)
-                 what:str  # The stage, for the message
-                ) -> RunDir:
-    "`run` as a `RunDir`, or an `SSGNetError` when it has no `done.json`."
-    run = run if isinstance(run, RunDir) else RunDir(run)
-    if not run.finished: raise SSGNetError(f"{run.path} is not a finished {what} run (no done.json): it was stopped or failed; run the stage again")
-    return run
-
 def read_segmentation(run # A finished segmentation run (`RunDir` or its folder)
                      ) -> SegmentationResult:
     "Tables, figures and headline of a finished segmentation run, from its files only."
@@ -768,4 +760,5 @@ def read_segmentation(run # A finished segmentation run (`RunDir` or its folder)
     df = rounds_df(run); iv = round_intervals(run.path, df)
     figs = {k: run.path/f for k, f in FIGURES.items() if (run.path/f).is_file()}
     return SegmentationResult(run.name, cfg.get('profile'), cfg.get('dataset'), summ.get('wall_sec'), run.path, df, paper_table(df, cfg.get('dataset', '')), iv,
-                              pd.DataFrame([dict(metric=k, definition=v) for k, v in METRIC_DEFS.items()]), figs, seg_headline(iv), figs.get('dice_rounds'))
+                              pd.DataFrame([dict(metric=k, definition=v) for k, v in METRIC_DEFS.items()]), figs, seg_headline(iv), figs.get('dice_rounds'),
+                              summ.get('weights') or (sorted(set(df['weights_source'].astype(str))) if 'weights_source' in df else None))

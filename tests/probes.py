@@ -791,20 +791,18 @@ def _encoder():
     from ssgnet_nb.segmentation import make_encoder
     return make_encoder('resnet18', pretrained=True)
 
-SEG = "owner: 04_segmentation / 00a_weights (weight-file errors, issue item 4)"
-case('weights', 'segmentation pretrained/resnet18.pth with a hostile __reduce__', xfail=SEG)(lambda s: (_pretrained(s, _torch_bytes({'conv1.weight': Hostile(s.marker)})), s.err(_encoder, 'resnet18.pth'))[1])
-case('weights', 'segmentation pretrained/resnet18.pth truncated', xfail=SEG)(lambda s: (_pretrained(s, _torch_bytes(_good_state())[:200]), s.err(_encoder, 'resnet18.pth'))[1])
+case('weights', 'segmentation pretrained/resnet18.pth with a hostile __reduce__')(lambda s: (_pretrained(s, _torch_bytes({'conv1.weight': Hostile(s.marker)})), s.err(_encoder, 'resnet18.pth'))[1])
+case('weights', 'segmentation pretrained/resnet18.pth truncated')(lambda s: (_pretrained(s, _torch_bytes(_good_state())[:200]), s.err(_encoder, 'resnet18.pth'))[1])
 case('weights', 'segmentation pretrained/resnet18.pth with wrong keys')(lambda s: (_pretrained(s, _torch_bytes({'nothing.here': __import__('torch').zeros(2)})), s.err(_encoder, 'resnet18.pth'))[1])
-case('weights', 'segmentation pretrained/resnet18.safetensors truncated', xfail=SEG)(lambda s: (_pretrained(s, b'\x10\x00\x00\x00\x00\x00\x00\x00{"a":', 'resnet18.safetensors'), s.err(_encoder, 'resnet18.safetensors'))[1])
+case('weights', 'segmentation pretrained/resnet18.safetensors truncated')(lambda s: (_pretrained(s, b'\x10\x00\x00\x00\x00\x00\x00\x00{"a":', 'resnet18.safetensors'), s.err(_encoder, 'resnet18.safetensors'))[1])
 
-FID = "owner: 05_fid / 00a_weights (weight-file errors, issue item 4)"
 def _inception(s, data):
     p = _pretrained(s, data, 'inception-2015-12-05.pt')
     from ssgnet_nb.fid import inception_space
     return s.err(lambda: inception_space('clean', 'cpu', p), 'inception-2015-12-05.pt')
-case('weights', 'Inception file that is not TorchScript', xfail=FID)(lambda s: _inception(s, _torch_bytes(_good_state())))
-case('weights', 'Inception file with a hostile pickle', xfail=FID)(lambda s: _inception(s, _torch_bytes({'w': Hostile(s.marker)})))
-case('weights', 'Inception file truncated', xfail=FID)(lambda s: _inception(s, b'PK\x03\x04' + bytes(100)))
+case('weights', 'Inception file that is not TorchScript')(lambda s: _inception(s, _torch_bytes(_good_state())))
+case('weights', 'Inception file with a hostile pickle')(lambda s: _inception(s, _torch_bytes({'w': Hostile(s.marker)})))
+case('weights', 'Inception file truncated')(lambda s: _inception(s, b'PK\x03\x04' + bytes(100)))
 
 def _gan_init(s, data):
     from ssgnet_nb.stylegan3.training import init_state, gan_config

@@ -10,6 +10,7 @@ from ssgnet_nb.data import render_demo, write_png, items
 from ssgnet_nb.core import resolve_config, new_run, read_json, write_json, SSGNetError
 from ssgnet_nb.pool import pool_from_images, read_pool, pool_dir, pool_key, POOL_META
 from ssgnet_nb import fid as F
+from ssgnet_nb.weights import WEIGHTS, WeightFileError
 from stage_nb import run_results
 
 @pytest.fixture(scope='module')
@@ -66,7 +67,7 @@ def test_wrapper_equals_clean_fid(env, tmp_path):
 def test_missing_weights_message_and_fallback(env, tmp_path):
     with pytest.raises(F.InceptionMissing) as e: F.inception_space('clean', 'cpu')
     msg = str(e.value)
-    for s in (F.INCEPTION_FILE, F.INCEPTION_URL, str(env/'nowhere'), 'SSGNET_INCEPTION_WEIGHTS', 'sha256'): assert s in msg, s
+    for s in (F.INCEPTION_FILE, WEIGHTS['inception'].url, str(env/'nowhere'), 'SSGNET_INCEPTION_WEIGHTS', 'sha256', 'ssgnet weights download inception'): assert s in msg, s
     cfg = resolve_config('smoke', 'fid', dataset='demo'); cfg['fid'].update(domain_steps=5)
     sp = F.feature_space('demo', cfg, 'cpu')
     assert (sp.metric, sp.kid_name, sp.dims) == ('domain FD', 'domain KD', 16) and 'DomainNet' in sp.network
@@ -102,6 +103,32 @@ def test_local_torchscript_is_used_not_downloaded(env, monkeypatch):
     r = F.class_distance(env/'real', env/'real', sp, max_images=4)           # clean-fid resizes to 299 and calls our module
     assert (r['metric'], r['value'], r['n_real']) == ('FID', None, 4) and 'd=2048' in r['note']
     with pytest.raises(F.ConfigError, match='not supported'): F.inception_space('legacy_pytorch', 'cpu')
+    assert sp.source.startswith(f'{F.INCEPTION_FILE} (sha256 ') and WEIGHTS['inception'].url in sp.source   # what a run records
+
+def test_inception_found_in_pretrained_dir(env, monkeypatch, tmp_path):
+    "With `inception_weights` empty the registry's place is used: <pretrained_dir>/inception-2015-12-05.pt."
+    monkeypatch.setenv('SSGNET_INCEPTION_WEIGHTS', ''); monkeypatch.setenv('SSGNET_PRETRAINED_DIR', str(tmp_path/'pre'))
+    assert F.inception_path() is None and str(tmp_path/'pre'/F.INCEPTION_FILE) in F.inception_hint()
+    (tmp_path/'pre').mkdir(); torch.jit.script(_Net()).save(str(tmp_path/'pre'/F.INCEPTION_FILE))
+    assert F.inception_path() == tmp_path/'pre'/F.INCEPTION_FILE and F.inception_space('clean', 'cpu').metric == 'FID'
+
+@pytest.mark.parametrize('content, says', [(b'', 'empty file'), (b'PK\x03\x04' + bytes(64), 'truncated zip'), ('state_dict', 'torch.save archive')])
+def test_bad_inception_file_falls_back_saying_why(env, tmp_path, monkeypatch, capsys, content, says):
+    "A file that is not the TorchScript network: the file, what it is and the fix; the stage goes on with the labelled domain distance (or stops when fid.fallback is False)."
+    p = tmp_path/F.INCEPTION_FILE
+    if content == 'state_dict': torch.save({'w': torch.zeros(3)}, p)
+    else: p.write_bytes(content)
+    monkeypatch.setenv('SSGNET_INCEPTION_WEIGHTS', str(p))
+    with pytest.raises(WeightFileError, match=says) as e: F.inception_space('clean', 'cpu')
+    assert str(p) in str(e.value) and 'ssgnet weights download inception' in str(e.value)
+    cfg = resolve_config('smoke', 'fid', dataset='demo'); cfg['fid'].update(domain_steps=5)
+    assert 'is not a TorchScript archive' in F.fid_plan('demo', cfg) and "'domain FD', NOT FID" in F.fid_plan('demo', cfg)
+    capsys.readouterr()
+    sp = F.feature_space('demo', cfg, 'cpu')
+    out = capsys.readouterr().out
+    assert sp.metric == 'domain FD' and str(p) in out and says in out and 'No FID can be computed with that file' in out
+    cfg['fid'].update(fallback=False)
+    with pytest.raises(WeightFileError, match=says): F.feature_space('demo', cfg, 'cpu')
 
 
 
@@ -144,6 +171,20 @@ def test_run_fid_measures_the_pool_table(stage, tmp_path):
     again = F.read_fid(F.run_fid('demo', cfg, pool, force=True))          # recomputed: the same numbers
     assert again.path != run.path
     pd.testing.assert_frame_equal(again.distances.drop(columns='network'), res.distances.drop(columns='network'))
+
+def test_run_fid_records_the_feature_network(stage, tmp_path, monkeypatch):
+    "done.json and the reader say which weights computed the features; a replaced Inception file is another run, never a reused one."
+    pool, cfg = _pool(tmp_path/'pool'), _cfg()
+    res = F.read_fid(F.run_fid('demo', cfg, pool))
+    assert res.weights.startswith('none: DomainNet trained here') and 'domain_net.pt' in res.weights
+    p = tmp_path/'w'/F.INCEPTION_FILE; p.parent.mkdir(); torch.jit.script(_Net()).save(str(p))
+    monkeypatch.setenv('SSGNET_INCEPTION_WEIGHTS', str(p))
+    inc = F.read_fid(F.run_fid('demo', cfg, pool))
+    assert inc.metric == 'FID' and inc.path != res.path and inc.weights.startswith(f'{F.INCEPTION_FILE} (sha256 ') and WEIGHTS['inception'].url in inc.weights
+    assert f"feature network weights: {inc.weights}" in (inc.path/'log.txt').read_text()
+    torch.save({'w': torch.zeros(3)}, p)                                  # replaced by a wrong file: a new run, on the fallback, saying why
+    bad = F.read_fid(F.run_fid('demo', cfg, pool))
+    assert bad.path not in (inc.path, res.path) and bad.metric == 'domain FD'
 
 def test_run_fid_refuses_without_pool_and_labels_truncation(stage, tmp_path):
     with pytest.raises(SSGNetError, match='ssgnet run demo --stages gan --profile smoke'): F.run_fid('demo', _cfg(), None)
@@ -189,10 +230,12 @@ def test_fid_plan_says_what_will_run(stage, tmp_path):
     plan = F.fid_plan('demo', _cfg())
     assert "'domain FD', NOT FID" in plan and 'up to 32 real training images at 32 px' in plan and 'no measurement for profile' in plan
     assert 'will stop with the instructions' in F.fid_plan('demo', _cfg(**{'fid.fallback': False}))
-    p = stage/'weights'/F.INCEPTION_FILE; p.parent.mkdir(exist_ok=True); p.write_bytes(b'x')
+    p = stage/'weights'/F.INCEPTION_FILE; p.parent.mkdir(exist_ok=True); torch.jit.script(_Net()).save(str(p))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv('SSGNET_INCEPTION_WEIGHTS', str(p))
         assert f'FID with the Inception file {p}' in F.fid_plan('demo', _cfg())
+        p.write_bytes(b'x')
+        assert f'the Inception file {p} is not a TorchScript archive' in F.fid_plan('demo', _cfg())
 
 def test_python_and_notebook_give_the_same_run(stage):
     "The notebook's Results path and a Python call of run_fid are one computation: the Python call reuses the notebook's run."

@@ -153,7 +153,8 @@ def test_vmunet_wired_by_profile(env):
         assert S.vmunet_preset(prof, v.VMUNET_PRESETS) == preset
     cfg = S.segmentation_config(resolve_config('smoke', 'segmentation', dataset='demo', model='vmunet'))
     net, desc = S.build_model(cfg, 1)
-    assert desc == dict(model='vmunet-tiny', encoder='VSS blocks', weights='from scratch')
+    assert desc == dict(model='vmunet-tiny', encoder='VSS blocks', weights='from scratch',
+                        weights_source='none: from scratch (only the paper preset has an ImageNet checkpoint)')
     with torch.no_grad(): assert net.eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 1, 32, 32)
     with pytest.raises(ConfigError, match='multiple of 32'): S.segmentation_config(resolve_config('smoke', 'segmentation', dataset='demo', model='vmunet', size=48))
     # the paper preset starts its encoder from a local VMamba checkpoint when there is one (here: a stand-in with the right names and shapes)
@@ -162,9 +163,14 @@ def test_vmunet_wired_by_profile(env):
     (env/'pretrained').mkdir(); torch.save({'model': enc}, env/'pretrained'/f'{S.VMAMBA_WEIGHTS}.pth')
     net, desc = S.build_model(paper, 1)
     assert desc['model'] == 'vmunet-paper' and desc['weights'].startswith(f'local {S.VMAMBA_WEIGHTS}.pth')
+    assert desc['weights_source'].startswith(f'{S.VMAMBA_WEIGHTS}.pth (sha256 ') and 'github.com/MzeroMiko/VMamba' in desc['weights_source']
     k = next(iter(enc)); assert torch.equal(net.state_dict()[k], enc[k])
 
-def test_local_weights_only(env):
+def test_local_weights_only(env, monkeypatch):
+    monkeypatch.setenv('SSGNET_ALLOW_DOWNLOADS', 'yes')          # even allowed to download: a name outside the registry never is
+    m, src = S.make_encoder('resnet18d', pretrained=True)
+    assert src == 'from scratch' and S.weights_used('resnet18d', True) == "none: from scratch (no local file for 'resnet18d')"
+    monkeypatch.setenv('SSGNET_ALLOW_DOWNLOADS', 'no')
     m, src = S.make_encoder('resnet18', pretrained=True)
     assert src == 'from scratch'
     d = env/'pretrained'; d.mkdir()
@@ -172,6 +178,29 @@ def test_local_weights_only(env):
     m2, src2 = S.make_encoder('resnet18', pretrained=True)
     assert src2.startswith('local resnet18.pth')
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), m2.state_dict().values()))
+    # the record says which file, its content and where a registered file comes from
+    rec = S.weights_used('resnet18', True)
+    assert rec.startswith('resnet18.pth (sha256 ') and 'download.pytorch.org/models/resnet18-f37072fd.pth' in rec, rec
+    assert S.weights_used('resnet18', False) == 'none: from scratch (pretrained off)'
+
+def test_bad_weight_files_stop_with_the_file_and_the_fix(env):
+    "A pickle that would run code, a truncated file, another model's weights: one WeightFileError naming the file and the fix; nothing runs."
+    from ssgnet_nb.weights import WeightFileError
+    d = env/'pretrained'; d.mkdir(); f = d/'resnet18.pth'
+    good = S.make_encoder('resnet18', pretrained=False)[0].state_dict()
+    class Boom:
+        def __reduce__(self): return (open, (str(env/'RAN'), 'w'))
+    torch.save({'conv1.weight': Boom()}, f)
+    with pytest.raises(WeightFileError, match='refuses to load it') as e: S.make_encoder('resnet18')
+    assert str(f) in str(e.value) and 'weights_only' not in str(e.value) and not (env/'RAN').exists()
+    torch.save(good, f); f.write_bytes(f.read_bytes()[:4096])
+    with pytest.raises(WeightFileError, match='interrupted download') as e: S.make_encoder('resnet18')
+    assert 'ssgnet weights download resnet18' in str(e.value)
+    torch.save({k.replace('layer', 'stage'): v for k, v in good.items()}, d/'resnet34.pth')   # names of another network
+    with pytest.raises(WeightFileError, match="not resnet34's weights"): S.make_encoder('resnet34')
+    torch.save({'conv1.weight': torch.zeros(3), 'bn1.weight': torch.zeros(3), 'layer4.x': torch.zeros(1)}, f)   # the right names, no tensor fits
+    with pytest.raises(WeightFileError, match="no weights that fit encoder 'resnet18'") as e: S.make_encoder('resnet18')
+    assert str(f) in str(e.value) and 'fix:' in str(e.value)
 
 def test_missing_pool_and_gan_messages(env):
     cfg = resolve_config('demo', 'segmentation', dataset='demo')      # no auto_upstream: the GAN stage must have run
@@ -239,13 +268,15 @@ def test_pseudo_label_loop_on_demo(env):
         for i, c in zip(ids, cnt[0]): assert tuple(c) == tuple(S.confusion(read_mask(run.path/'seed_0'/f'round_{r}'/'test_pred'/f'{i}.png'), gts[i]).values())
         assert S._dice(cnt[0].sum(0)) == pytest.approx(df.loc[r, 'DSC'])
     assert (df['options'].astype(object).fillna('') == '').all()
+    assert (df['weights_source'] == "none: from scratch (no local file for 'resnet18')").all()   # the run records its starting weights
+    assert run.summary['weights'] == ["none: from scratch (no local file for 'resnet18')"]
     tab = S.paper_table(df, 'demo')
     assert list(tab['Setting']) == ['baseline (real only)', '+ SSGNet round 1', '+ SSGNet round 2']
     # same configuration again: reused, not recomputed
     assert S.run_segmentation('demo', cfg, pool).path == run.path
     # the reader: from the folder only; headline = baseline, last round, paired gain, each with its interval over test images
     res = S.read_segmentation(run)
-    assert res.run_id == run.name and res.profile == 'smoke' and res.wall_s > 0 and res.rounds.equals(df)
+    assert res.run_id == run.name and res.profile == 'smoke' and res.wall_s > 0 and res.rounds.equals(df) and res.weights == run.summary['weights']
     assert sorted(res.figures) == ['dice_rounds', 'pseudo_labels', 'qualitative'] and res.thumbnail == run.path/'dice_rounds.png'
     for p in res.figures.values(): assert p.read_bytes()[:4] == b'\x89PNG'
     h = res.headline
@@ -311,6 +342,7 @@ def test_python_and_notebook_give_the_same_run(env):
     write_json(d/POOL_META, dict(read_json(d/POOL_META), key=pool_key('demo', cfg), profile='smoke'))   # as if the GAN stage made it under cfg
     ns, printed = run_results('04_segmentation.ipynb', dataset='demo', profile='smoke', overrides=over)
     assert 'expected time:' in printed and 'train 12, val 6, test 6' in printed and '4 pool images pseudo-labelled each round' in printed
+    assert "starting weights: none: from scratch (no local file for 'resnet18')" in printed
     nb = ns['res']
     assert list(nb.rounds['round']) == [0, 1] and nb.rounds.loc[1, 'train_synth'] == 4
     run = S.run_segmentation('demo', cfg, find_pool('demo', cfg, S.pool_need('demo', cfg)))
