@@ -6,7 +6,7 @@ Docs: https://github.com/ssgnet-nb/ssgnet_nb/tree/main/nbs/fidelity.html.md"""
 
 # %% ../nbs/01j_fidelity.ipynb #b1b42f17
 from __future__ import annotations
-import math
+import os, math
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
@@ -59,6 +59,23 @@ def _flip_rotate(xb, gen, dihedral):
     flip = torch.rand(len(xb), generator=gen) < 0.5
     return torch.where(flip[:, None, None, None], xb.flip(-2), xb)
 
+def _train_member(x, y, w, seed, epochs, dihedral, degrade, channels, n_cls) -> dict:
+    "Train one committee member (seeded by `seed`) on images `x` [N, C, R, R] in [-1, 1] and labels `y`; its state dict."
+    torch.manual_seed(seed); gen = torch.Generator().manual_seed(seed)
+    net = _small_cnn(channels, n_cls); opt = torch.optim.Adam(net.parameters(), 2e-3)
+    for ep in range(epochs):
+        net.train()
+        for idx in torch.randperm(len(y), generator=gen).split(32):
+            xb = _flip_rotate(x[idx], gen, dihedral)
+            if degrade: xb = _degrade(xb, gen)
+            loss = F.cross_entropy(net(xb), y[idx], weight=w); opt.zero_grad(); loss.backward(); opt.step()
+    return net.state_dict()
+
+def _member_job(job:dict) -> dict:
+    "One member in a worker process, with one thread."
+    torch.set_num_threads(1)
+    return _train_member(**job)
+
 def fidelity_classifier(dataset:str,       # dataset name
                         cfg:dict,          # resolved configuration (GAN resolution, data limit)
                         epochs:int=80,     # training epochs of each member
@@ -73,17 +90,14 @@ def fidelity_classifier(dataset:str,       # dataset name
     tr, va = items(dataset, 'train', size=R, limit=lim, task=label_task(dataset)), items(dataset, 'val', size=R, limit=lim, task=label_task(dataset))
     x, y = _load(tr.image_path, info.channels), torch.tensor([cls.index(l) for l in tr.label])
     w = len(y) / (len(cls) * torch.bincount(y, minlength=len(cls)).clamp(min=1).float())   # class-balanced loss
+    jobs = [dict(x=x, y=y, w=w, seed=seed + k, epochs=epochs, dihedral=dihedral, degrade=degrade, channels=info.channels, n_cls=len(cls)) for k in range(members)]
+    n_proc = min(members, len(os.sched_getaffinity(0))) if hasattr(os, 'sched_getaffinity') else 1
+    if n_proc > 1:   # members are independent: one process and one thread each, side by side
+        from ssgnet_nb.fidelity import _member_job as fit   # by module path: spawned workers cannot import a notebook's __main__
+        with process_pool(n_proc) as ex: states = list(ex.map(fit, jobs))
+    else: states = [_train_member(**j) for j in jobs]
     nets = []
-    for k in range(members):
-        torch.manual_seed(seed + k); gen = torch.Generator().manual_seed(seed + k)
-        net = _small_cnn(info.channels, len(cls)); opt = torch.optim.Adam(net.parameters(), 2e-3)
-        for ep in range(epochs):
-            net.train()
-            for idx in torch.randperm(len(y), generator=gen).split(32):
-                xb = _flip_rotate(x[idx], gen, dihedral)
-                if degrade: xb = _degrade(xb, gen)
-                loss = F.cross_entropy(net(xb), y[idx], weight=w); opt.zero_grad(); loss.backward(); opt.step()
-        nets.append(net)
+    for sd in states: net = _small_cnn(info.channels, len(cls)); net.load_state_dict(sd); nets.append(net.eval())
     net = _Committee(nets, f"{members} small CNN{'s' * (members > 1)} (mean softmax), {epochs} epochs each, {R}px, random {'90° rotations and ' * dihedral}mirrors, blur and noise").eval()
     with torch.no_grad():
         yv = torch.tensor([cls.index(l) for l in va.label])
