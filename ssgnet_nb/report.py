@@ -153,7 +153,7 @@ def dataset_overview(names:list=None # Datasets (default: every prepared one)
             if names: raise
             continue
         counts = {s: int((df.split == s).sum()) for s in SPLITS}
-        per_class = ', '.join(f"{c}: {int((df.label == c).sum())}" for c in info.classes)
+        per_class = '; '.join(f"{s} " + ', '.join(f"{c} {int(((df.split == s) & (df.label == c)).sum())}" for c in info.classes) for s in SPLITS)   # per split: one test image is worth knowing
         rows.append({'Dataset': info.title, 'Modality': info.modality, 'Task': ' + '.join(t[:3].capitalize() + '.' for t in info.tasks),
                      '#classes': len(info.classes), 'Images per class': per_class, '#train': counts['train'], '#val': counts['val'], '#test': counts['test']})
     return pd.DataFrame(rows)
@@ -162,7 +162,8 @@ def data_headline(dataset:str # A prepared dataset
                  ) -> list:
     "The data stage's headline: images per split as prepared (no interval: these are counts)."
     t = dataset_overview([dataset]).iloc[0]
-    return [dict(metric=f'{s} split', value=float(t[f'#{s}']), lo=None, hi=None, unit='images', note=t['Images per class'] if s == 'train' else '') for s in SPLITS]
+    per = dict(p.split(' ', 1) for p in t['Images per class'].split('; '))
+    return [dict(metric=f'{s} split', value=float(t[f'#{s}']), lo=None, hi=None, unit='images', note=per.get(s, '')) for s in SPLITS]
 
 # %% ../nbs/06_report.ipynb #7b6f5f0b
 def _defs(res) -> str:
