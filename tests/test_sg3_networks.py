@@ -106,9 +106,10 @@ def test_fast_equals_reference_on_every_layer(R, cfg, kernel):
         err = float((yf - yr).abs().max()) / max(float(yr.abs().max()), 1e-6)
         assert err < 2e-5, (n, err)
 
-def test_fast_equals_reference_float64_filtered_lrelu(kernel):
+@pytest.mark.parametrize('cfg', ['stylegan3-t', 'stylegan3-r'])
+def test_fast_equals_reference_float64_filtered_lrelu(kernel, cfg):
     torch.manual_seed(1)
-    G = Generator(z_dim=8, w_dim=8, img_resolution=32, channel_base=256, channel_max=2)
+    G = Generator(z_dim=8, w_dim=8, img_resolution=32, channel_base=256, channel_max=2, cfg=cfg)
     for n in G.synthesis.layer_names:
         l = getattr(G.synthesis, n)
         x = torch.randn(1, l.out_channels, int(l.in_size[1]) + l.conv_kernel - 1, int(l.in_size[0]) + l.conv_kernel - 1, dtype=torch.float64) * 3
@@ -130,10 +131,11 @@ def test_fast_tiling_any_tile_size_equals_reference(monkeypatch, tile):
         yr, yf = l(x, w, impl='ref'), l(x, w, impl='fast')
         assert float((yf - yr).abs().max()) <= 2e-5 * max(float(yr.abs().max()), 1e-6), n
 
-def test_fast_gradients_equal_reference_every_layer(kernel):
-    "fwd+bwd of every synthesis layer (fused autograd node, non-fused modulated conv) against the reference, in float64."
+@pytest.mark.parametrize('cfg', ['stylegan3-t', 'stylegan3-r'])
+def test_fast_gradients_equal_reference_every_layer(kernel, cfg):
+    "fwd+bwd of every synthesis layer (fused autograd node, non-fused modulated conv, deferred demodulation; config R's radial filters) against the reference, in float64."
     torch.manual_seed(3)
-    G = Generator(z_dim=8, w_dim=8, img_resolution=32, channel_base=256, channel_max=4).double()
+    G = Generator(z_dim=8, w_dim=8, img_resolution=32, channel_base=256, channel_max=4, cfg=cfg).double()
     for n in G.synthesis.layer_names:
         l = getattr(G.synthesis, n)
         x, w = _layer_io(l, B=2)
@@ -145,6 +147,65 @@ def test_fast_gradients_equal_reference_every_layer(kernel):
             y = l(x, w, impl=impl)
             grads[impl] = [y] + list(torch.autograd.grad(y, [x, l.weight, l.bias, l.affine.weight], gy))
         for a, b in zip(grads['fast'], grads['ref']): torch.testing.assert_close(a, b, atol=1e-9, rtol=1e-9)
+
+def test_scaled_filtered_lrelu_and_no_grad_forward():
+    "The per-plane input scale (deferred demodulation) and its gradient equal the reference's; without gradients (no derivative bits kept) the output is the same."
+    import ssgnet_nb.stylegan3.filters as fl
+    if fl.flrelu_kernel(torch.float64) is None: pytest.skip('no C kernel here')
+    g = torch.Generator().manual_seed(6)
+    fu, fr = design_lowpass(12, 4, 4, 32).double(), design_lowpass(12, 5, 4, 32, radial=True).double()
+    for fd in (fu, fr):
+        kw = dict(fu=fu, fd=fd, up=2, down=2, padding=(9, 8, 9, 8), clamp=1.0)
+        x, b, s = torch.randn(2, 3, 38, 38, dtype=torch.float64, generator=g), torch.randn(3, dtype=torch.float64, generator=g), torch.rand(2, 3, dtype=torch.float64, generator=g) + 0.5
+        out = {}
+        for impl in ('ref', 'fast'):
+            xx, bb, ss = (t.clone().requires_grad_(True) for t in (x, b, s))
+            y = filtered_lrelu(xx, b=bb, s=ss, impl=impl, **kw)
+            out[impl] = [y.detach(), *torch.autograd.grad(y, (xx, bb, ss), torch.ones_like(y))]
+        for a, r in zip(out['fast'], out['ref']): torch.testing.assert_close(a, r, atol=1e-10, rtol=1e-10)
+        with torch.no_grad(): assert torch.equal(filtered_lrelu(x, b=b, s=s, **kw), out['fast'][0])
+
+@pytest.mark.parametrize('cfg', ['stylegan3-t', 'stylegan3-r'])
+def test_bfloat16_kernel_within_stated_tolerance(cfg):
+    "The kernel's bfloat16 variant on every layer: output and gradients within 1e-2 of the largest value of the float64 reference on the same rounded input."
+    import ssgnet_nb.stylegan3.filters as fl
+    if fl.flrelu_kernel(torch.bfloat16) is None: pytest.skip('no C kernel here')
+    torch.manual_seed(7)
+    G = Generator(z_dim=8, w_dim=8, img_resolution=64, cfg=cfg, channel_base=256, channel_max=4)
+    for n in G.synthesis.layer_names[:-1]:
+        l = getattr(G.synthesis, n)
+        x = (torch.randn(2, l.out_channels, int(l.in_size[1]) + l.conv_kernel - 1, int(l.in_size[0]) + l.conv_kernel - 1) * 3).bfloat16()
+        b, s = torch.randn(l.out_channels), torch.rand(2, l.out_channels) + 0.5
+        kw = dict(up=l.up_factor, down=l.down_factor, padding=l.padding, clamp=256)
+        out = {}
+        for name, xi, bi, si, f in (('bf16', x, b, s, torch.float32), ('ref', x.double(), b.double(), s.double(), torch.float64)):
+            xx, bb, ss = (t.clone().requires_grad_(True) for t in (xi, bi, si))
+            y = filtered_lrelu(xx, l.up_filter.to(f), l.down_filter.to(f), bb, s=ss, impl='fast' if name == 'bf16' else 'ref', **kw)
+            if name == 'bf16': assert y.dtype == torch.bfloat16
+            gy = torch.ones_like(y)
+            out[name] = [t.double() for t in (y.detach(), *torch.autograd.grad(y, (xx, bb, ss), gy))]
+        for a, r in zip(out['bf16'], out['ref']): assert float((a - r).abs().max()) <= 1e-2 * float(r.abs().max()), (n, float((a - r).abs().max() / r.abs().max()))
+
+@pytest.mark.parametrize('cfg', ['stylegan3-t', 'stylegan3-r'])
+def test_bfloat16_autocast_generator_close_to_float32(cfg):
+    "G and a G step through D under CPU bfloat16 autocast: images within 5% rms of float32's, gradients with cosine similarity > 0.95, w in float32."
+    torch.manual_seed(8)
+    G, D = tiny(cfg=cfg).requires_grad_(True), Discriminator(img_resolution=64, img_channels=3, channel_base=2048, channel_max=64)
+    z = torch.randn(4, 64)
+    rms = lambda t: float(t.float().square().mean().sqrt())
+    with torch.no_grad():
+        a = G(z)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            assert G.mapping(z).dtype == torch.float32
+            b = G(z, update_emas=True)   # w_avg and the magnitude EMAs update in float32
+    assert rms(b.float() - a) <= 0.05 * rms(a), rms(b.float() - a) / rms(a)
+    def grads(bf16):
+        G.zero_grad(set_to_none=True)
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): loss = torch.nn.functional.softplus(-D(G(z)).float()).mean()
+        loss.backward()
+        return torch.cat([p.grad.flatten() for p in G.parameters()])
+    g32, g16 = grads(False), grads(True)
+    assert torch.isfinite(g16).all() and torch.nn.functional.cosine_similarity(g16, g32, dim=0) > 0.95
 
 def test_r1_through_fast_discriminator_equals_reference():
     "R1 differentiates D twice; the fast resampling's backward is itself differentiable."

@@ -145,6 +145,9 @@ def upfirdn2d_fast(x:torch.Tensor, # input [B, C, H, W]
     if f is not None and f.ndim == 1 and up == 1 and len(f) <= 4: f = f.ger(f)   # D's [1,3,3,1]: one strided conv beats two passes
     if f is not None and f.ndim == 2:   # 2-D filter (radial, or a short separable one): one strided depthwise conv
         assert up == 1, 'the fast path supports 2-D filters only without up-sampling'
+        if x.device.type == 'cpu' and (x.dtype in (torch.bfloat16, torch.float16) or torch.is_autocast_enabled('cpu')):
+            with torch.autocast('cpu', enabled=False):   # oneDNN's 16-bit depthwise convs are several times slower than float32 ones
+                return upfirdn2d_fast(x.float(), f, up, down, padding, gain)
         k = (f.flip([0, 1]) * gain).to(x.dtype)[None, None].repeat(C, 1, 1, 1)
         return F.conv2d(F.pad(x, [px0, px1, py0, py1]), k, stride=down, groups=C)
     f = torch.ones(1, dtype=x.dtype, device=x.device) if f is None else f.to(x.dtype)
@@ -171,9 +174,12 @@ def _lrelu_passes(x, fu, fd, up, down, padding, gain):
     "The 1-D passes (dim, g, up, down, lo, n_out) of the up stage (W, H) and of the down stage (H, W) of a filtered lrelu."
     H, W = x.shape[-2:]
     px0, px1, py0, py1 = padding
-    one = torch.ones(1, dtype=x.dtype, device=x.device)
-    fu, fd = one if fu is None else fu.to(x.dtype), one if fd is None else fd.to(x.dtype)
-    gu, gd = fu.flip(0) * up, fd.flip(0) * math.sqrt(gain)   # up^2 and the activation gain, split between the two axes
+    ct = torch.float32 if x.dtype in (torch.bfloat16, torch.float16) else x.dtype   # taps of low-precision tensors stay float32
+    one = torch.ones(1, dtype=ct, device=x.device)
+    fu, fd = one if fu is None else fu.to(ct), one if fd is None else fd.to(ct)
+    gu = fu.flip(0) * up                      # up^2 split between the two axes
+    if fd.ndim == 2: gd = fd.flip([0, 1]) * gain   # a 2-D (radial) down filter takes the whole activation gain
+    else: gd = fd.flip(0) * math.sqrt(gain)        # a separable one half of it per axis
     tW, tH = _out_len(W, up, 1, px0, px1, len(fu)), _out_len(H, up, 1, py0, py1, len(fu))
     return ([(-1, gu, up, 1, px0, tW), (-2, gu, up, 1, py0, tH)],
             [(-2, gd, 1, down, 0, _out_len(tH, 1, down, 0, 0, len(fd))), (-1, gd, 1, down, 0, _out_len(tW, 1, down, 0, 0, len(fd)))])
@@ -225,9 +231,11 @@ FAST_KERNEL = os.environ.get('SSGNET_FAST_KERNEL', 'auto')   # fast filtered lre
 
 _C_SRC = r"""
 /* Fused filtered leaky ReLU for CPUs (ssgnet_nb.stylegan3.filters). One image-channel plane at a time, in cache:
-   bias, up-FIR along H then W, leaky ReLU, clamp, down-FIR along W then H. The backward recomputes the up stage
-   and runs the adjoint passes. Built twice, with REAL = float and REAL = double; with OpenMP (-fopenmp) the planes
-   are split over the threads of the OpenMP runtime already loaded (torch's), else they run on the calling thread. */
+   scale and bias, up-FIR along H then W, leaky ReLU, clamp, down-FIR along W then H (or one 2-D down FIR: the radial
+   filter of config R). The backward recomputes the up stage and runs the adjoint passes. Built three times: REAL =
+   float and REAL = double, and REAL = float with bfloat16 tensors in and out (IO_BF16: converted on load and store,
+   all arithmetic in float). With OpenMP (-fopenmp) the planes are split over the threads of the OpenMP runtime
+   already loaded (torch's), else they run on the calling thread. */
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
@@ -243,9 +251,72 @@ _C_SRC = r"""
 #define REAL float
 #endif
 typedef int64_t i64;
+#ifdef IO_BF16   /* tensors hold bfloat16: the upper half of a float; stores round to nearest even, as torch does */
+typedef uint16_t io_t;
+static inline REAL ld_io(io_t h) { union { uint32_t u; float f; } v; v.u = (uint32_t)h << 16; return v.f; }
+static inline io_t st_io(REAL f) {
+  union { uint32_t u; float f; } v; v.f = f;
+  if ((v.u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;   /* NaN */
+  return (io_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+}
+#else
+typedef REAL io_t;
+#define ld_io(h) (h)
+#define st_io(f) (f)
+#endif
 typedef REAL vec __attribute__((vector_size(64), aligned(sizeof(REAL))));   /* 16 floats or 8 doubles */
 typedef REAL v4 __attribute__((vector_size(4 * sizeof(REAL)), aligned(sizeof(REAL))));
 #define VL ((i64)(64 / sizeof(REAL)))
+#ifdef REAL_DOUBLE   /* one bit per lane of a vector: the activation's derivative, kept from the forward for the backward */
+typedef int64_t ilane; typedef uint8_t mword;
+#else
+typedef int32_t ilane; typedef uint16_t mword;
+#endif
+typedef ilane ivec __attribute__((vector_size(64), aligned(sizeof(REAL))));
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+static inline mword bits(ivec t) {   /* bit i set where lane i of the comparison result t is true (-1) */
+#if defined(__AVX512F__) && defined(REAL_DOUBLE)
+  return (mword)_mm512_movepi64_mask((__m512i)t);
+#elif defined(__AVX512F__)
+  return (mword)_mm512_movepi32_mask((__m512i)t);
+#else
+  mword m = 0;
+  for (int i = 0; i < VL; i++) m |= (mword)((t[i] & 1) << i);
+  return m;
+#endif
+}
+static inline ivec lanes(mword m) {   /* the inverse: lane i is -1 where bit i of m is set, else 0 */
+  ivec b;
+  for (int i = 0; i < VL; i++) b[i] = (ilane)1 << i;
+  return (((ivec){0} + (ilane)m) & b) != 0;
+}
+static inline vec sel(ivec t, vec a, vec b) { return (vec)((t & (ivec)a) | (~t & (ivec)b)); }   /* t ? a : b, lane by lane */
+/* What a pass does with each vector it stores: nothing, the activation (leaky ReLU, clamp; the derivative's bits
+   written to pos / clp when not NULL), or the product with the activation's derivative read from those bits. */
+typedef struct { int kind; REAL slope, clamp; mword *pos, *clp; } epi_t;
+enum { EPI_NONE, EPI_ACT, EPI_DERIV };
+static inline vec epilogue(vec v, const epi_t *e, i64 w) {   /* w: index of the vector in the canvas */
+  if (e->kind == EPI_ACT) {
+    ivec p = v > 0;
+    vec l = sel(p, v, v * e->slope);
+    if (e->pos) e->pos[w] = bits(p);
+    if (e->clamp >= 0) {
+      ivec hi = l > e->clamp, lo = l < -e->clamp;   /* NaN passes through */
+      l = sel(hi, (vec){0} + e->clamp, sel(lo, (vec){0} - e->clamp, l));
+      if (e->clp) e->clp[w] = bits(hi | lo);
+    }
+    return l;
+  }
+  if (e->kind == EPI_DERIV) {   /* 1 or slope, 0 where clamped */
+    vec d = sel(lanes(e->pos[w]), (vec){0} + 1, (vec){0} + e->slope);
+    if (e->clp) d = sel(lanes(e->clp[w]), (vec){0}, d);
+    return v * d;
+  }
+  return v;
+}
+static const epi_t NONE = {EPI_NONE, 0, 0, 0, 0};
 #define MR 2     /* output rows per block of a pass */
 #define NV 3     /* vectors per column block of a pass */
 #define MAXW 4096
@@ -254,8 +325,9 @@ static inline i64 cdiv(i64 a, i64 b) { return -fdiv(-a, b); }
 static inline i64 rv(i64 n) { return (n + VL - 1) / VL * VL; }
 
 /* One 1-D pass along the rows: out[m, :] = sum_j in[j, :] g[up*j + lo - down*m] for m < n_out, 0 <= j < n_in,
-   0 <= tap < T. Rows hold ld values (ld a multiple of VL); MR output rows share every input row they read. */
-static int pass(const REAL *in, i64 n_in, i64 ld, REAL *out, i64 n_out, const REAL *g, i64 T, i64 up, i64 down, i64 lo) {
+   0 <= tap < T, each stored vector through the epilogue e. Rows hold ld values (ld a multiple of VL); MR output rows
+   share every input row they read. */
+static int pass(const REAL *in, i64 n_in, i64 ld, REAL *out, i64 n_out, const REAL *g, i64 T, i64 up, i64 down, i64 lo, const epi_t *e) {
   REAL wt[MAXW];
   for (i64 m0 = 0; m0 < n_out; m0 += MR) {
     i64 mr = n_out - m0 < MR ? n_out - m0 : MR;
@@ -278,13 +350,14 @@ static int pass(const REAL *in, i64 n_in, i64 ld, REAL *out, i64 n_out, const RE
         for (int v = 0; v < NV; v++) xv[v] = x[v];
         for (int r = 0; r < MR; r++) { REAL w = wt[j * MR + r]; for (int v = 0; v < NV; v++) acc[r][v] += w * xv[v]; }
       }
-      for (int r = 0; r < mr; r++) for (int v = 0; v < NV; v++) *(vec *)(out + (m0 + r) * ld + c0 + VL * v) = acc[r][v];
+      for (int r = 0; r < mr; r++) for (int v = 0; v < NV; v++)
+        *(vec *)(out + (m0 + r) * ld + c0 + VL * v) = epilogue(acc[r][v], e, ((m0 + r) * ld + c0) / VL + v);
     }
     for (; c0 < ld; c0 += VL) {
       vec acc[MR];
       for (int r = 0; r < MR; r++) acc[r] = (vec){0};
       for (i64 j = 0; j < nj; j++) { vec xv = *(const vec *)(in + (j0 + j) * ld + c0); for (int r = 0; r < MR; r++) acc[r] += wt[j * MR + r] * xv; }
-      for (int r = 0; r < mr; r++) *(vec *)(out + (m0 + r) * ld + c0) = acc[r];
+      for (int r = 0; r < mr; r++) *(vec *)(out + (m0 + r) * ld + c0) = epilogue(acc[r], e, ((m0 + r) * ld + c0) / VL);
     }
   }
   return 0;
@@ -308,89 +381,207 @@ static void transpose(const REAL *in, i64 rows, i64 cols, i64 ldi, REAL *out, i6
   for (i64 i = r4; i < rows; i++) for (i64 j = 0; j < cols; j++) out[j * ldo + i] = in[i * ldi + j];
   for (i64 j = 0; j < cols; j++) for (i64 i = rows; i < ldo; i++) out[j * ldo + i] = 0;
 }
-/* rows x cols of a dense plane into rows of ld values (zero padded), adding b */
-static void load(const REAL *src, i64 rows, i64 cols, REAL b, REAL *dst, i64 ld) {
+/* rows x cols of a dense plane into rows of ld values (zero padded): s * src + b */
+static void load(const io_t *src, i64 rows, i64 cols, REAL s, REAL b, REAL *dst, i64 ld) {
   for (i64 i = 0; i < rows; i++) {
-    for (i64 j = 0; j < cols; j++) dst[i * ld + j] = src[i * cols + j] + b;
+    for (i64 j = 0; j < cols; j++) dst[i * ld + j] = s * ld_io(src[i * cols + j]) + b;
     for (i64 j = cols; j < ld; j++) dst[i * ld + j] = 0;
   }
 }
-static void store(const REAL *src, i64 rows, i64 cols, i64 ld, REAL *dst) {
-  for (i64 i = 0; i < rows; i++) memcpy(dst + i * cols, src + i * ld, sizeof(REAL) * cols);
+static void store(const REAL *src, i64 rows, i64 cols, i64 ld, io_t *dst) {
+  for (i64 i = 0; i < rows; i++) for (i64 j = 0; j < cols; j++) dst[i * cols + j] = st_io(src[i * ld + j]);
 }
-typedef struct { i64 C, H, W, Tu, up, px0, py0, tW, tH, Td, down, oH, oW; double slope, clamp; } cfg_t;
 
-/* the pre-activation of one plane, transposed: a [tW, rv(tH)] */
-static int up_stage(const REAL *xp, REAL b, const REAL *gu, const cfg_t *c, REAL *xb, REAL *b1, REAL *b2, REAL *a) {
-  i64 lW = rv(c->W), ltH = rv(c->tH);
-  load(xp, c->H, c->W, b, xb, lW);
-  if (pass(xb, c->H, lW, b1, c->tH, gu, c->Tu, c->up, 1, c->py0)) return 1;     /* up along H: [tH, W] */
-  transpose(b1, c->tH, c->W, lW, b2, ltH);                                      /* [W, tH] */
-  return pass(b2, c->W, ltH, a, c->tW, gu, c->Tu, c->up, 1, c->px0);            /* up along W: [tW, tH] */
+/* The 2-D down FIR (config R's radial filter): out[wo, ho] = sum_{j, i < T} a[D*wo + j, D*ho + i] g2[i*T + j] for
+   wo < oW, ho < oH, on the transposed canvas a [tW, tH] (rows along W). a's columns are first split into D phases,
+   ph[(r*D + p)*sp + k] = a[r, D*k + p] (zeros past tH), so that output columns are consecutive in every phase. */
+#ifdef REAL_DOUBLE   /* lane orders of the even/odd split and of its inverse (2 phases) */
+#define EVEN 0, 2, 4, 6, 8, 10, 12, 14
+#define ODD 1, 3, 5, 7, 9, 11, 13, 15
+#define ILO 0, 8, 1, 9, 2, 10, 3, 11
+#define IHI 4, 12, 5, 13, 6, 14, 7, 15
+#else
+#define EVEN 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define ODD 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
+#define ILO 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23
+#define IHI 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31
+#endif
+static void phases(const REAL *a, i64 rows, i64 n, i64 ld, i64 D, REAL *ph, i64 sp) {
+  for (i64 r = 0; r < rows; r++) {
+    const REAL *in = a + r * ld;
+    i64 k0 = 0;
+    if (D == 2) for (; 2 * k0 + 2 * VL <= ld && k0 + VL <= sp; k0 += VL) {   /* two vectors -> their even and odd lanes */
+      vec v0 = *(const vec *)(in + 2 * k0), v1 = *(const vec *)(in + 2 * k0 + VL);
+      *(vec *)(ph + (r * D) * sp + k0) = __builtin_shufflevector(v0, v1, EVEN);
+      *(vec *)(ph + (r * D + 1) * sp + k0) = __builtin_shufflevector(v0, v1, ODD);
+    }
+    for (i64 p = 0; p < D; p++) for (i64 k = k0; k < sp; k++) ph[(r * D + p) * sp + k] = D * k + p < n ? in[D * k + p] : 0;
+  }
 }
-/* forward of planes [0, P): y [P, oH, oW] from x [P, H, W]; nt threads */
-int flrelu_fwd(const REAL *x, const REAL *bias, REAL *y, i64 P, const cfg_t *c, const REAL *gu, const REAL *gd, int nt) {
+#define NB 4   /* vectors per column block of the 2-D FIR */
+/* nbk (a constant after inlining) vectors of output row wo from column c0 */
+static inline __attribute__((always_inline)) void d2blk(const REAL *ph, i64 D, i64 sp, i64 T, const REAL *g2, i64 wo, i64 c0, REAL *o, const int nbk) {
+  i64 TI = (T + D - 1) / D;   /* taps per phase along the columns */
+  vec acc[NB];
+  for (int v = 0; v < nbk; v++) acc[v] = (vec){0};
+  for (i64 j = 0; j < T; j++) for (i64 p = 0; p < D; p++) {
+    const REAL *row = ph + ((D * wo + j) * D + p) * sp + c0;
+    for (i64 ii = 0; ii < TI && D * ii + p < T; ii++) {
+      REAL w = g2[(D * ii + p) * T + j];
+      for (int v = 0; v < nbk; v++) acc[v] += w * *(const vec *)(row + ii + VL * v);
+    }
+  }
+  for (int v = 0; v < nbk; v++) *(vec *)(o + VL * v) = acc[v];
+}
+static void down2d(const REAL *ph, i64 D, i64 sp, i64 T, const REAL *g2, i64 oW, i64 ldo, REAL *out) {
+  for (i64 wo = 0; wo < oW; wo++) {
+    i64 c0 = 0;
+    for (; c0 + VL * NB <= ldo; c0 += VL * NB) d2blk(ph, D, sp, T, g2, wo, c0, out + wo * ldo + c0, NB);
+    for (; c0 < ldo; c0 += VL) d2blk(ph, D, sp, T, g2, wo, c0, out + wo * ldo + c0, 1);
+  }
+}
+/* Its adjoint: ga [tW, ld] from the output gradient gt [oW, oH] held in rows of sg values with P = TI - 1 zeros in
+   front (gp, zeros past oH): ga[w, D*k + p] = sum_{wo, ii} g2[(D*ii + p)*T + w - D*wo] gt[wo, k - ii]. */
+static inline __attribute__((always_inline)) void d2adj_blk(const REAL *gp, i64 sg, i64 D, i64 T, const REAL *g2, i64 w, i64 wo0, i64 wo1, i64 p,
+                                                            i64 c0, REAL *o, const int nbk) {
+  i64 TI = (T + D - 1) / D, P = TI - 1;
+  vec acc[NB];
+  for (int v = 0; v < nbk; v++) acc[v] = (vec){0};
+  for (i64 wo = wo0; wo <= wo1; wo++) {
+    const REAL *row = gp + wo * sg + P + c0;
+    for (i64 ii = 0; ii < TI && D * ii + p < T; ii++) {
+      REAL wt = g2[(D * ii + p) * T + w - D * wo];
+      for (int v = 0; v < nbk; v++) acc[v] += wt * *(const vec *)(row - ii + VL * v);
+    }
+  }
+  for (int v = 0; v < nbk; v++) *(vec *)(o + VL * v) = acc[v];
+}
+static void down2d_adj(const REAL *gp, i64 sg, i64 oW, i64 D, i64 T, const REAL *g2, i64 tW, i64 tH, i64 ld, REAL *ph, i64 sp, REAL *ga) {
+  for (i64 w = 0; w < tW; w++) {
+    i64 wo0 = cdiv(w - T + 1, D), wo1 = fdiv(w, D);
+    if (wo0 < 0) wo0 = 0;
+    if (wo1 > oW - 1) wo1 = oW - 1;
+    for (i64 p = 0; p < D; p++) {
+      i64 c0 = 0;
+      for (; c0 + VL * NB <= sp; c0 += VL * NB) d2adj_blk(gp, sg, D, T, g2, w, wo0, wo1, p, c0, ph + p * sp + c0, NB);
+      for (; c0 < sp; c0 += VL) d2adj_blk(gp, sg, D, T, g2, w, wo0, wo1, p, c0, ph + p * sp + c0, 1);
+    }
+    REAL *o = ga + w * ld;   /* the phases interleaved again */
+    i64 h0 = 0;
+    if (D == 2) for (; h0 + 2 * VL <= ld && h0 / 2 + VL <= sp; h0 += 2 * VL) {
+      vec e = *(const vec *)(ph + h0 / 2), d = *(const vec *)(ph + sp + h0 / 2);
+      *(vec *)(o + h0) = __builtin_shufflevector(e, d, ILO);
+      *(vec *)(o + h0 + VL) = __builtin_shufflevector(e, d, IHI);
+    }
+    for (i64 h = h0; h < tH; h++) o[h] = ph[(h % D) * sp + h / D];
+    for (i64 h = h0 > tH ? h0 : tH; h < ld; h++) o[h] = 0;
+    if (h0 > tH) for (i64 h = tH; h < h0; h++) o[h] = 0;
+  }
+}
+typedef struct { i64 C, H, W, Tu, up, px0, py0, tW, tH, Td, down, oH, oW, rad; double slope, clamp; } cfg_t;
+
+/* sizes of the 2-D FIR's buffers: phase rows of sp values (room for the last column block), gradient rows of sg */
+static i64 rad_sp(const cfg_t *c) {
+  i64 TI = (c->Td + c->down - 1) / c->down, n = cdiv(c->tH, c->down), m = rv(c->oH) + TI - 1;
+  return rv(n > m ? n : m);
+}
+static i64 rad_sg(const cfg_t *c) { return rad_sp(c) + VL * NB + (c->Td + c->down - 1) / c->down; }
+/* mask words per plane and bit-plane: one word per vector of the oversampled canvas [tW, rv(tH)] */
+i64 flrelu_mask_words(const cfg_t *c) { return c->tW * rv(c->tH) / VL; }
+static REAL *alloc(i64 n) { return malloc(sizeof(REAL) * (n > 0 ? n : 1)); }
+
+/* forward of planes [0, P): y [P, oH, oW] from x [P, H, W], scale[p] * x + bias[p % C] (either may be NULL); the
+   derivative's bits go to pos / clp ([P, mask words] each; NULL when no backward will follow); nt threads */
+int flrelu_fwd(const io_t *x, const REAL *scale, const REAL *bias, io_t *y, mword *pos, mword *clp, i64 P, const cfg_t *c,
+               const REAL *gu, const REAL *gd, int nt) {
   int err = 0;
   (void)nt;
 #pragma omp parallel num_threads(nt) reduction(| : err)
   {
-    i64 lW = rv(c->W), ltH = rv(c->tH), loW = rv(c->oW), n = c->tW * ltH;
-    REAL *xb = malloc(sizeof(REAL) * c->H * lW), *b1 = malloc(sizeof(REAL) * c->tH * lW), *b2 = malloc(sizeof(REAL) * c->W * ltH),
-         *a = malloc(sizeof(REAL) * n), *d1 = malloc(sizeof(REAL) * c->oW * ltH), *d2 = malloc(sizeof(REAL) * c->tH * loW),
-         *d3 = malloc(sizeof(REAL) * c->oH * loW);
-    if (!xb || !b1 || !b2 || !a || !d1 || !d2 || !d3) err = 2;
-    const REAL s = (REAL)c->slope, cl = (REAL)c->clamp;
+    i64 lW = rv(c->W), ltH = rv(c->tH), loW = rv(c->oW), loH = rv(c->oH), n = c->tW * ltH, sp = c->rad ? rad_sp(c) : 0, nw = flrelu_mask_words(c);
+    REAL *xb = alloc(c->H * lW), *b1 = alloc(c->tH * lW), *b2 = alloc(c->W * ltH), *a = alloc(n),
+         *d1 = alloc(c->rad ? c->oW * loH : c->oW * ltH), *d2 = alloc(c->tH * loW), *d3 = alloc(c->oH * loW),
+         *ph = alloc(c->tW * c->down * sp);
+    if (!xb || !b1 || !b2 || !a || !d1 || !d2 || !d3 || !ph) err = 2;
     SAVE_CSR
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 2)
     for (i64 p = 0; p < P; p++) {
       if (err) continue;
-      err = up_stage(x + p * c->H * c->W, bias ? bias[p % c->C] : 0, gu, c, xb, b1, b2, a);
-      for (i64 i = 0; i < n; i++) a[i] = a[i] > 0 ? a[i] : a[i] * s;
-      if (cl >= 0) for (i64 i = 0; i < n; i++) a[i] = a[i] > cl ? cl : (a[i] < -cl ? -cl : a[i]);   /* NaN passes through */
-      err |= pass(a, c->tW, ltH, d1, c->oW, gd, c->Td, 1, c->down, 0);             /* down along W: [oW, tH] */
-      transpose(d1, c->oW, c->tH, ltH, d2, loW);                                    /* [tH, oW] */
-      err |= pass(d2, c->tH, loW, d3, c->oH, gd, c->Td, 1, c->down, 0);             /* down along H: [oH, oW] */
+      epi_t act = {EPI_ACT, (REAL)c->slope, (REAL)c->clamp, pos ? pos + p * nw : 0, clp && c->clamp >= 0 ? clp + p * nw : 0};
+      load(x + p * c->H * c->W, c->H, c->W, scale ? scale[p] : 1, bias ? bias[p % c->C] : 0, xb, lW);
+      err |= pass(xb, c->H, lW, b1, c->tH, gu, c->Tu, c->up, 1, c->py0, &NONE);     /* up along H: [tH, W] */
+      transpose(b1, c->tH, c->W, lW, b2, ltH);                                      /* [W, tH] */
+      err |= pass(b2, c->W, ltH, a, c->tW, gu, c->Tu, c->up, 1, c->px0, &act);      /* up along W, activation: [tW, tH] */
+      if (c->rad) {
+        phases(a, c->tW, c->tH, ltH, c->down, ph, sp);
+        down2d(ph, c->down, sp, c->Td, gd, c->oW, loH, d1);                          /* 2-D down: [oW, oH] */
+        transpose(d1, c->oW, c->oH, loH, d3, loW);                                   /* [oH, oW] */
+      } else {
+        err |= pass(a, c->tW, ltH, d1, c->oW, gd, c->Td, 1, c->down, 0, &NONE);      /* down along W: [oW, tH] */
+        transpose(d1, c->oW, c->tH, ltH, d2, loW);                                    /* [tH, oW] */
+        err |= pass(d2, c->tH, loW, d3, c->oH, gd, c->Td, 1, c->down, 0, &NONE);      /* down along H: [oH, oW] */
+      }
       store(d3, c->oH, c->oW, loW, y + p * c->oH * c->oW);
     }
     RESTORE_CSR
-    free(xb); free(b1); free(b2); free(a); free(d1); free(d2); free(d3);
+    free(xb); free(b1); free(b2); free(a); free(d1); free(d2); free(d3); free(ph);
   }
   return err;
 }
-/* backward: gx [P, H, W] from gy [P, oH, oW]; gu_a, gd_a are the taps reversed, for the adjoint passes */
-int flrelu_bwd(const REAL *x, const REAL *bias, const REAL *gy, REAL *gx, i64 P, const cfg_t *c,
-               const REAL *gu, const REAL *gu_a, const REAL *gd_a, int nt) {
+/* backward: gx [P, H, W] from gy [P, oH, oW] and the forward's derivative bits; gu_a, gd_a are the taps reversed, for
+   the adjoint passes (the 2-D FIR uses gd as it is); per plane (when not NULL) gsum[p] = the sum of the gradient of
+   the scaled, biased input, and gscale[p] = the sum of x times it (x is read only for that) */
+int flrelu_bwd(const io_t *x, const REAL *scale, const mword *pos, const mword *clp, const io_t *gy, io_t *gx, REAL *gscale, REAL *gsum,
+               i64 P, const cfg_t *c, const REAL *gd, const REAL *gu_a, const REAL *gd_a, int nt) {
   int err = 0;
   (void)nt;
 #pragma omp parallel num_threads(nt) reduction(| : err)
   {
-    i64 lW = rv(c->W), ltH = rv(c->tH), loW = rv(c->oW), n = c->tW * ltH;
-    REAL *xb = malloc(sizeof(REAL) * c->H * lW), *b1 = malloc(sizeof(REAL) * c->tH * lW), *b2 = malloc(sizeof(REAL) * c->W * ltH),
-         *a = malloc(sizeof(REAL) * n), *ga = malloc(sizeof(REAL) * n), *e0 = malloc(sizeof(REAL) * c->oH * loW),
-         *e1 = malloc(sizeof(REAL) * c->tH * loW), *e2 = malloc(sizeof(REAL) * c->oW * ltH), *f1 = malloc(sizeof(REAL) * c->W * ltH),
-         *f2 = malloc(sizeof(REAL) * c->tH * lW), *f3 = malloc(sizeof(REAL) * c->H * lW);
-    if (!xb || !b1 || !b2 || !a || !ga || !e0 || !e1 || !e2 || !f1 || !f2 || !f3) err = 2;
-    const REAL s = (REAL)c->slope, cl = (REAL)c->clamp;
+    i64 lW = rv(c->W), ltH = rv(c->tH), loW = rv(c->oW), loH = rv(c->oH), n = c->tW * ltH, sp = c->rad ? rad_sp(c) : 0,
+        sg = c->rad ? rad_sg(c) : 0, nw = flrelu_mask_words(c);
+    REAL *ga = alloc(n), *e0 = alloc(c->oH * loW), *e1 = alloc(c->tH * loW), *e2 = alloc(c->oW * ltH), *f1 = alloc(c->W * ltH),
+         *f2 = alloc(c->tH * lW), *f3 = alloc(c->H * lW), *gp = alloc(c->oW * sg), *ph = alloc(c->down * sp);
+    if (!ga || !e0 || !e1 || !e2 || !f1 || !f2 || !f3 || !gp || !ph) err = 2;
     SAVE_CSR
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 2)
     for (i64 p = 0; p < P; p++) {
       if (err) continue;
-      err = up_stage(x + p * c->H * c->W, bias ? bias[p % c->C] : 0, gu, c, xb, b1, b2, a);   /* recomputed, not stored */
-      load(gy + p * c->oH * c->oW, c->oH, c->oW, 0, e0, loW);
-      err |= pass(e0, c->oH, loW, e1, c->tH, gd_a, c->Td, c->down, 1, c->Td - 1);   /* adjoint of down along H: [tH, oW] */
-      transpose(e1, c->tH, c->oW, loW, e2, ltH);                                    /* [oW, tH] */
-      err |= pass(e2, c->oW, ltH, ga, c->tW, gd_a, c->Td, c->down, 1, c->Td - 1);   /* adjoint of down along W: [tW, tH] */
-      for (i64 i = 0; i < n; i++) {   /* times the activation's derivative: 1 or slope, 0 where clamped */
-        REAL v = a[i], l = v > 0 ? v : v * s, d = v > 0 ? 1 : s;
-        ga[i] *= (cl >= 0 && (l > cl || l < -cl)) ? 0 : d;
+      epi_t der = {EPI_DERIV, (REAL)c->slope, (REAL)c->clamp, (mword *)pos + p * nw, clp && c->clamp >= 0 ? (mword *)clp + p * nw : 0};
+      load(gy + p * c->oH * c->oW, c->oH, c->oW, 1, 0, e0, loW);
+      if (c->rad) {
+        i64 P0 = (c->Td + c->down - 1) / c->down - 1;
+        transpose(e0, c->oH, c->oW, loW, e2, loH);                                    /* [oW, oH] */
+        for (i64 w = 0; w < c->oW; w++) {                                             /* rows of sg: P0 zeros, oH values, zeros */
+          REAL *r = gp + w * sg;
+          for (i64 k = 0; k < sg; k++) r[k] = (k >= P0 && k < P0 + c->oH) ? e2[w * loH + k - P0] : 0;
+        }
+        down2d_adj(gp, sg, c->oW, c->down, c->Td, gd, c->tW, c->tH, ltH, ph, sp, ga);  /* adjoint of the 2-D down: [tW, tH] */
+        for (i64 w = 0; w < n / VL; w++) *(vec *)(ga + w * VL) = epilogue(*(vec *)(ga + w * VL), &der, w);   /* times the derivative */
+      } else {
+        err |= pass(e0, c->oH, loW, e1, c->tH, gd_a, c->Td, c->down, 1, c->Td - 1, &NONE);   /* adjoint of down along H: [tH, oW] */
+        transpose(e1, c->tH, c->oW, loW, e2, ltH);                                           /* [oW, tH] */
+        err |= pass(e2, c->oW, ltH, ga, c->tW, gd_a, c->Td, c->down, 1, c->Td - 1, &der);    /* ... along W, times the derivative */
       }
-      err |= pass(ga, c->tW, ltH, f1, c->W, gu_a, c->Tu, 1, c->up, c->Tu - 1 - c->px0);   /* adjoint of up along W: [W, tH] */
-      transpose(f1, c->W, c->tH, ltH, f2, lW);                                          /* [tH, W] */
-      err |= pass(f2, c->tH, lW, f3, c->H, gu_a, c->Tu, 1, c->up, c->Tu - 1 - c->py0);   /* adjoint of up along H: [H, W] */
+      err |= pass(ga, c->tW, ltH, f1, c->W, gu_a, c->Tu, 1, c->up, c->Tu - 1 - c->px0, &NONE);   /* adjoint of up along W: [W, tH] */
+      transpose(f1, c->W, c->tH, ltH, f2, lW);                                                 /* [tH, W] */
+      err |= pass(f2, c->tH, lW, f3, c->H, gu_a, c->Tu, 1, c->up, c->Tu - 1 - c->py0, &NONE);   /* adjoint of up along H: [H, W] */
+      if (gsum) {    /* the bias's share: the sum of the gradient of the scaled, biased input */
+        double acc = 0;
+        for (i64 i = 0; i < c->H; i++) for (i64 j = 0; j < c->W; j++) acc += f3[i * lW + j];
+        gsum[p] = (REAL)acc;
+      }
+      if (scale) {   /* gradient of the scale, then of x: scale times that of the scaled input */
+        const io_t *xp = x + p * c->H * c->W;
+        const REAL sc = scale[p];
+        double acc = 0;
+        for (i64 i = 0; i < c->H; i++) for (i64 j = 0; j < c->W; j++) acc += ld_io(xp[i * c->W + j]) * f3[i * lW + j];
+        gscale[p] = (REAL)acc;
+        for (i64 i = 0; i < c->H; i++) for (i64 j = 0; j < c->W; j++) f3[i * lW + j] *= sc;
+      }
       store(f3, c->H, c->W, lW, gx + p * c->H * c->W);
     }
     RESTORE_CSR
-    free(xb); free(b1); free(b2); free(a); free(ga); free(e0); free(e1); free(e2); free(f1); free(f2); free(f3);
+    free(ga); free(e0); free(e1); free(e2); free(f1); free(f2); free(f3); free(gp); free(ph);
   }
   return err;
 }
@@ -401,7 +592,7 @@ _OPENMP = ['-fopenmp']   # tried first: the kernel's threads then come from the 
 
 class _Cfg(ctypes.Structure):
     "Sizes and parameters of one filtered lrelu, as the kernel's `cfg_t`."
-    _fields_ = [(n, ctypes.c_int64) for n in 'C H W Tu up px0 py0 tW tH Td down oH oW'.split()] + [('slope', ctypes.c_double), ('clamp', ctypes.c_double)]
+    _fields_ = [(n, ctypes.c_int64) for n in 'C H W Tu up px0 py0 tW tH Td down oH oW rad'.split()] + [('slope', ctypes.c_double), ('clamp', ctypes.c_double)]
 
 def kernel_cache():
     "Folder of the compiled kernels: `SSGNET_KERNEL_CACHE`, else `$XDG_CACHE_HOME/ssgnet_nb/kernels` (default `~/.cache`)."
@@ -412,8 +603,10 @@ def _cpu_id():
     try: return ''.join(l for l in Path('/proc/cpuinfo').read_text().splitlines(True) if l.startswith(('model name', 'flags')))[:4096]
     except OSError: return platform.processor()
 
+_VARIANTS = {'float': ['-DREAL=float'], 'double': ['-DREAL=double', '-DREAL_DOUBLE'], 'bf16': ['-DREAL=float', '-DIO_BF16']}   # tensor dtype -> C defines
+
 def _build_kernel(real):
-    "Compile the kernel for C type `real` ('float' or 'double') into the cache (atomically) and return the library path."
+    "Compile the kernel variant `real` ('float', 'double' or 'bf16') into the cache (atomically) and return the library path."
     cc = os.environ.get('CC', 'cc')
     if shutil.which(cc) is None: raise RuntimeError(f'no C compiler: `{cc}` is not on PATH (set CC, or install gcc)')
     ver = subprocess.run([cc, '--version'], capture_output=True, text=True).stdout.split('\n')[0]
@@ -425,19 +618,19 @@ def _build_kernel(real):
         src, out = Path(tmp) / 'flrelu.c', Path(tmp) / lib.name
         src.write_text(_C_SRC)
         for extra in (_OPENMP, []):   # without OpenMP (e.g. a compiler without it) the planes run on one thread
-            r = subprocess.run([cc, *_CFLAGS, *extra, f'-DREAL={real}', '-o', str(out), str(src)], capture_output=True, text=True)
+            r = subprocess.run([cc, *_CFLAGS, *extra, *_VARIANTS[real], '-o', str(out), str(src)], capture_output=True, text=True)
             if r.returncode == 0: break
         if r.returncode: raise RuntimeError(f'`{cc}` could not build the filtered-lrelu kernel: {(r.stderr or r.stdout).strip()[:500]}')
         os.replace(out, lib)   # atomic: processes building at once all end with one complete file
     return lib
 
 _LIBS, _ERRS = {}, {}
-def flrelu_kernel(dtype=torch.float32, # float32 or float64
+def flrelu_kernel(dtype=torch.float32, # float32, float64 or bfloat16 (float arithmetic, bfloat16 in and out)
                   strict=False):       # raise instead of returning None when it cannot be built
     "The compiled fused filtered lrelu for `dtype` (a ctypes library, built on first use), or None if it cannot be built."
-    real = {torch.float32: 'float', torch.float64: 'double'}.get(dtype)
+    real = {torch.float32: 'float', torch.float64: 'double', torch.bfloat16: 'bf16'}.get(dtype)
     if real is None:
-        if strict: raise RuntimeError(f'the C kernel exists for float32 and float64, not {dtype}')
+        if strict: raise RuntimeError(f'the C kernel exists for float32, float64 and bfloat16, not {dtype}')
         return None
     if real not in _LIBS:
         try:
@@ -446,7 +639,9 @@ def flrelu_kernel(dtype=torch.float32, # float32 or float64
             except OSError:   # a damaged cache entry (e.g. a disk that filled up): build it again, once
                 path.unlink(missing_ok=True); lib = ctypes.CDLL(str(_build_kernel(real)))
             P, I, C = ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(_Cfg)
-            lib.flrelu_fwd.argtypes, lib.flrelu_bwd.argtypes = [P, P, P, I, C, P, P, ctypes.c_int], [P, P, P, P, I, C, P, P, P, ctypes.c_int]
+            lib.flrelu_fwd.argtypes = [P, P, P, P, P, P, I, C, P, P, ctypes.c_int]
+            lib.flrelu_bwd.argtypes = [P, P, P, P, P, P, P, P, I, C, P, P, P, ctypes.c_int]
+            lib.flrelu_mask_words.argtypes, lib.flrelu_mask_words.restype = [C], I
             lib.flrelu_fwd.restype = lib.flrelu_bwd.restype = ctypes.c_int
             _LIBS[real] = lib
         except (RuntimeError, OSError) as e:
@@ -462,32 +657,43 @@ def _check(err):
 def _ptr(t): return None if t is None else t.data_ptr()
 
 class _FilteredLReLUC(torch.autograd.Function):
-    "The filtered lrelu as the compiled kernel: same arguments and results as `_FilteredLReLU` (differentiable once)."
+    "The filtered lrelu as the compiled kernel: `_FilteredLReLU`'s arguments and results, plus a 2-D down filter and a per-plane input scale `s` [B, C] (differentiable once)."
     @staticmethod
-    def forward(ctx, x, b, ups, downs, slope, c):
+    def forward(ctx, x, b, ups, downs, slope, c, s=None):
         lib = flrelu_kernel(x.dtype, strict=True)
         (_, gu, up, _, px0, tW), (_, _, _, _, py0, tH) = ups
         (_, gd, _, down, _, oH), (_, _, _, _, _, oW) = downs
-        x, gu, gd = x.contiguous(), gu.contiguous(), gd.contiguous()
+        ct = torch.float64 if x.dtype == torch.float64 else torch.float32   # the kernel's arithmetic
+        x, gu, gd = x.contiguous(), gu.to(ct).contiguous(), gd.to(ct).contiguous()
         B, C, H, W = x.shape
-        bb = None if b is None else b.detach().to(x.dtype).contiguous()
-        cfg = _Cfg(C, H, W, len(gu), up, px0, py0, tW, tH, len(gd), down, oH, oW, slope, -1. if c is None else c)
+        bb = None if b is None else b.detach().to(ct).contiguous()
+        ss = None if s is None else s.detach().to(ct).reshape(B * C).contiguous()
+        cfg = _Cfg(C, H, W, len(gu), up, px0, py0, tW, tH, gd.shape[-1], down, oH, oW, gd.ndim == 2, slope, -1. if c is None else c)
         y = x.new_empty(B, C, oH, oW)
-        _check(lib.flrelu_fwd(_ptr(x), _ptr(bb), _ptr(y), B * C, ctypes.byref(cfg), _ptr(gu), _ptr(gd), torch.get_num_threads()))
-        ctx.save_for_backward(x); ctx.k = (lib, bb, cfg, gu, gd, b is not None)
+        grad = any(ctx.needs_input_grad)   # the derivative's bits (2 per sample of the oversampled canvas) only when a backward can follow
+        nb = lib.flrelu_mask_words(cfg) * (8 if ct == torch.float64 else 16) // 8   # bytes per plane and bit-plane
+        pos = x.new_empty(B * C, nb, dtype=torch.uint8) if grad else None
+        clp = x.new_empty(B * C, nb, dtype=torch.uint8) if grad and c is not None else None
+        _check(lib.flrelu_fwd(_ptr(x), _ptr(ss), _ptr(bb), _ptr(y), _ptr(pos), _ptr(clp), B * C, ctypes.byref(cfg), _ptr(gu), _ptr(gd), torch.get_num_threads()))
+        ctx.save_for_backward(x if s is not None else None, pos, clp)   # x only for the scale's gradient
+        ctx.k = (lib, ss, cfg, gd, gu.flip(0).contiguous(), b is not None, x.shape, x.dtype)
         return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gy):
-        x, = ctx.saved_tensors
-        lib, bb, cfg, gu, gd, has_b = ctx.k
-        assert gy.shape == (*x.shape[:2], cfg.oH, cfg.oW), (gy.shape, x.shape, cfg.oH, cfg.oW)   # the kernel trusts the sizes
-        gy, gx = gy.contiguous(), torch.empty_like(x)
-        gu_a, gd_a = gu.flip(0).contiguous(), gd.flip(0).contiguous()
-        _check(lib.flrelu_bwd(_ptr(x), _ptr(bb), _ptr(gy), _ptr(gx), x.shape[0] * x.shape[1], ctypes.byref(cfg), _ptr(gu), _ptr(gu_a), _ptr(gd_a),
-                              torch.get_num_threads()))
-        return gx, (gx.sum([0, 2, 3]) if has_b and ctx.needs_input_grad[1] else None), None, None, None, None
+        x, pos, clp = ctx.saved_tensors
+        lib, ss, cfg, gd, gu_a, has_b, shape, dtype = ctx.k
+        B, C = shape[:2]
+        assert gy.shape == (B, C, cfg.oH, cfg.oW), (gy.shape, shape, cfg.oH, cfg.oW)   # the kernel trusts the sizes
+        gy, gx = gy.to(dtype).contiguous(), gy.new_empty(shape, dtype=dtype)
+        gs = None if ss is None else torch.empty_like(ss)
+        gsum = torch.empty(B, C, dtype=gd.dtype) if has_b and ctx.needs_input_grad[1] else None
+        gd_a = gd.flip(0).contiguous()
+        _check(lib.flrelu_bwd(_ptr(x), _ptr(ss), _ptr(pos), _ptr(clp), _ptr(gy), _ptr(gx), _ptr(gs), _ptr(gsum), B * C, ctypes.byref(cfg), _ptr(gd),
+                              _ptr(gu_a), _ptr(gd_a), torch.get_num_threads()))
+        grads = (gx, None if gsum is None else gsum.sum(0), None, None, None, None, None if gs is None else gs.view(B, C))
+        return grads[:len(ctx.needs_input_grad)]
 
 def _kernel_for(x):
     "The autograd node the fast path uses for `x`: the C kernel where `FAST_KERNEL` and the build allow, else the GEMM one."
@@ -507,21 +713,28 @@ def filtered_lrelu(x:torch.Tensor,   # input [B, C, H, W]
                    gain=math.sqrt(2), # gain applied after up-sampling
                    slope=0.2,        # leaky ReLU slope (1 = linear)
                    clamp=None,       # clamp the activations to +-clamp
-                   impl='fast'):     # resampling implementation: 'fast' or 'ref'
-    "Bias -> up-sample + FIR -> gain -> leaky ReLU -> clamp -> FIR + down-sample (spec §5.4)."
+                   impl='fast',      # resampling implementation: 'fast' or 'ref'
+                   s=None):          # per-plane input scale [B, C] (applied before the bias) or None
+    "Scale and bias -> up-sample + FIR -> gain -> leaky ReLU -> clamp -> FIR + down-sample (spec §5.4)."
     assert impl in ('fast', 'ref'), impl
     if impl == 'ref':
+        if s is not None: x = x * s.to(x.dtype).reshape(*s.shape, 1, 1)
         if b is not None: x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
         x = upfirdn2d_ref(x, fu, up=up, padding=padding, gain=up ** 2)
         if slope != 1: x = F.leaky_relu(x, slope)
         if gain != 1: x = x * gain
         if clamp is not None: x = x.clamp(-clamp, clamp)
         return upfirdn2d_ref(x, fd, down=down)
-    if (fd is not None and fd.ndim == 2) or (fu is None and fd is None and up == down == 1 and not any(padding)):
-        # radial down filter (config R) or no resampling at all (ToRGB): composed from the differentiable pieces
+    node = _kernel_for(x)
+    if (fd is not None and fd.ndim == 2 and node is not _FilteredLReLUC) or (fu is None and fd is None and up == down == 1 and not any(padding)):
+        # radial down filter (config R) without the C kernel, or no resampling at all (ToRGB): composed from the differentiable pieces
+        if s is not None: x = x * s.to(x.dtype).reshape(*s.shape, 1, 1)
         if b is not None: x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
         x = upfirdn2d_fast(x, fu, up=up, padding=padding, gain=up ** 2)
         if slope != 1: x = F.leaky_relu(x, slope)
         if clamp is not None: x = x.clamp(-clamp / gain, clamp / gain)
         return upfirdn2d_fast(x, fd, down=down, gain=gain)
-    return _kernel_for(x).apply(x, b, *_lrelu_passes(x, fu, fd, up, down, padding, gain), slope, None if clamp is None else clamp / gain)
+    args = (x, b, *_lrelu_passes(x, fu, fd, up, down, padding, gain), slope, None if clamp is None else clamp / gain)
+    if node is _FilteredLReLUC: return node.apply(*args, s)
+    if s is not None: x = x * s.to(x.dtype).reshape(*s.shape, 1, 1)
+    return node.apply(x, *args[1:])

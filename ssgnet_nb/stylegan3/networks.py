@@ -83,6 +83,7 @@ class MappingNetwork(nn.Module):
             assert_shape(c, [None, self.c_dim]); xs.append(normalize_2nd_moment(self.embed(c.float())))
         x = torch.cat(xs, dim=1)
         for i in range(self.num_layers): x = getattr(self, f'fc{i}')(x)
+        x = x.float()   # w stays float32 under autocast (w_avg, truncation)
         if update_emas and self.w_avg_beta is not None: self.w_avg.copy_(x.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
         if self.num_ws is None: return x
         x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
@@ -181,13 +182,18 @@ def modulate_weights(weight,           # [O, I, k, k] base weight
     if input_gain is not None: w = w * input_gain.expand(B, I).reshape(B, 1, I, 1, 1)
     return w
 
+def _cpu_lowp(x):
+    "Whether a convolution of `x` runs in a 16-bit float type on the CPU (a bfloat16 tensor, or CPU autocast on)."
+    return x.device.type == 'cpu' and (x.dtype in (torch.bfloat16, torch.float16) or torch.is_autocast_enabled('cpu'))
+
 def modulated_conv2d(x,                # [B, I, H, W] input
                      weight,           # [O, I, k, k] base weight
                      styles,           # [B, I] styles
                      padding=0,        # conv padding
                      demodulate=True,  # demodulate?
                      input_gain=None,  # magnitude-EMA input gain (scalar or [B, I])
-                     fused=True):      # one grouped conv with per-sample weights, or scale -> shared conv -> scale
+                     fused=True,       # one grouped conv with per-sample weights, or scale -> shared conv -> scale
+                     defer_demod=False): # non-fused only: return (conv output, demodulation coefficients [B, O]) unscaled
     "Modulated convolution: one grouped conv over the batch (`fused`), or the equal non-fused form."
     B, I, H, W = x.shape
     if fused:
@@ -199,9 +205,12 @@ def modulated_conv2d(x,                # [B, I, H, W] input
         weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
         styles = styles * styles.square().mean().rsqrt()
     s = styles if input_gain is None else styles * input_gain.expand(B, I)
-    x = F.conv2d(x * s.reshape(B, I, 1, 1).to(x.dtype), weight.to(x.dtype), padding=padding)
-    if demodulate: x = x * (styles.square() @ weight.square().sum([2, 3]).T + 1e-8).rsqrt().reshape(B, -1, 1, 1).to(x.dtype)
-    return x
+    x = x * s.reshape(B, I, 1, 1).to(x.dtype)
+    if padding and _cpu_lowp(x): x, padding = F.pad(x, [padding] * 4), 0   # oneDNN's bfloat16 weight gradient is slow with padding
+    x = F.conv2d(x, weight.to(x.dtype), padding=padding)
+    d = (styles.square() @ weight.square().sum([2, 3]).T + 1e-8).rsqrt() if demodulate else None   # [B, O]
+    if defer_demod: return x, d
+    return x if d is None else x * d.reshape(B, -1, 1, 1).to(x.dtype)
 
 # %% ../../nbs/01c_sg3_networks.ipynb #799f82a7
 class SynthesisLayer(nn.Module):
@@ -263,10 +272,12 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         if self.is_torgb: styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
         if update_emas: self.magnitude_ema.copy_(x.detach().float().square().mean().lerp(self.magnitude_ema, self.magnitude_ema_beta))
+        fast = _impl(impl) == 'fast'   # the fast path hands the demodulation to the filtered lrelu (one pass less over the conv output)
         x = modulated_conv2d(x, self.weight, styles, padding=self.conv_kernel - 1, demodulate=not self.is_torgb, input_gain=self.magnitude_ema.rsqrt(),
-                             fused=_impl(impl) == 'ref')
+                             fused=not fast, defer_demod=fast)
+        x, d = x if fast else (x, None)
         x = filtered_lrelu(x, self.up_filter, self.down_filter, self.bias, up=self.up_factor, down=self.down_factor, padding=self.padding,
-                           gain=1 if self.is_torgb else math.sqrt(2), slope=1 if self.is_torgb else 0.2, clamp=self.conv_clamp, impl=_impl(impl))
+                           gain=1 if self.is_torgb else math.sqrt(2), slope=1 if self.is_torgb else 0.2, clamp=self.conv_clamp, impl=_impl(impl), s=d)
         assert_shape(x, [None, self.out_channels, int(self.out_size[1]), int(self.out_size[0])])
         return x
 
