@@ -177,9 +177,10 @@ def class_jobs(cfg:dict, n_classes:int, device=None) -> int:
     return max(1, min(n_classes, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1))
 
 def _train_class_job(dataset, label, cfg, threads, kw):
-    "One class in a worker process (spawned): `threads` intra-op threads, no progress bar; returns the run folder."
+    "One class in a worker process (spawned): `threads` intra-op threads, no progress bar, nothing on stdout (a worker's stdout is the terminal of whoever started the kernel, not the notebook; every training line is in its run's log.txt); returns the run folder."
     torch.set_num_threads(threads)
-    return str(train_class(dataset, label, cfg, show_progress=False, **kw).path)
+    with open(os.devnull, 'w') as quiet, contextlib.redirect_stdout(quiet):
+        return str(train_class(dataset, label, cfg, show_progress=False, **kw).path)
 
 def train_all(dataset:str,      # dataset name
               cfg:dict,         # resolved configuration

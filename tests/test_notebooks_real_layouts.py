@@ -1,7 +1,8 @@
 """Stage notebooks on real dataset layouts, not only on the built-in demo: replicas of the official BreastMNIST and
 Kvasir-SEG downloads (tests/fixtures_data.py) are prepared as `ssgnet data prepare` would, then
-nbs/03_classification.ipynb and nbs/04_segmentation.ipynb run through papermill with the default (smoke) profile,
-which trains its own tiny per-class GANs to fill the synthetic pool (auto_upstream)."""
+nbs/03_classification.ipynb and nbs/04_segmentation.ipynb run through papermill with the smoke profile (passed as a
+parameter, as the test runner does: a notebook's own default, None, is the profile setting, auto), which trains its own
+tiny per-class GANs to fill the synthetic pool (auto_upstream)."""
 import hashlib
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
@@ -21,9 +22,9 @@ def env(tmp_path, monkeypatch):
     return tmp_path
 
 def run_nb(name:str, dataset:str, out:Path):
-    "Execute nbs/`name` with papermill (dataset parameter only: the notebook's default profile, smoke); the executed notebook."
+    "Execute nbs/`name` with papermill on the smoke profile (parameters dataset and profile, as a user's command passes them); the executed notebook."
     import papermill
-    nb = papermill.execute_notebook(str(ROOT/'nbs'/name), str(out), parameters=dict(dataset=dataset), cwd=str(ROOT/'nbs'),
+    nb = papermill.execute_notebook(str(ROOT/'nbs'/name), str(out), parameters=dict(dataset=dataset, profile='smoke'), cwd=str(ROOT/'nbs'),
                                     kernel_name='python3', progress_bar=False)
     errs = [o for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', []) if o.get('output_type') == 'error']
     assert not errs, [f"{e.get('ename')}: {e.get('evalue')}" for e in errs]

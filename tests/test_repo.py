@@ -30,8 +30,27 @@ STAGE_NBS = [ROOT/'nbs'/v['nb'] for v in STAGES.values() if (ROOT/'nbs'/v['nb'])
 @pytest.mark.parametrize('nb', STAGE_NBS, ids=lambda p: p.name)
 def test_stage_notebook_parameters_are_injected(nb):
     params = notebook_parameters(nb)
-    assert params['dataset'] == 'demo' and params['profile'] == 'smoke'   # defaults: smoke on demo
+    # the stage contract: the demo data, and profile None = the profile setting (auto); the test runner, not the notebook, picks smoke
+    assert params['dataset'] == 'demo' and params['profile'] is None, params
+    cells = json.loads(nb.read_text())['cells']
+    resolves = [l for c in cells if c['cell_type'] == 'code' for l in ''.join(c['source']).splitlines() if l.startswith('cfg = resolve_config(profile')]
+    if resolves:   # a stage that resolves a configuration takes dotted overrides as a parameter, and passes them on
+        assert params.get('overrides') == {} and all('overrides' in l for l in resolves), (params, resolves)
     assert check_parameters(nb) == {'dataset': 'probe', 'profile': 'paper'}
+    assert check_parameters(nb, dict(dataset='probe', profile='smoke', overrides={'data.size': 48})) == dict(dataset='probe', profile='smoke', overrides={'data.size': 48})
+
+@pytest.mark.parametrize('nb', STAGE_NBS, ids=lambda p: p.name)
+def test_stage_notebook_layout(nb):
+    "Parameters, then `## Results` (code that only resolves, runs and shows), then `## How it works`, where every check is skipped by a user's run."
+    cells = json.loads(nb.read_text())['cells']
+    src = lambda c: ''.join(c['source'])
+    heads = [(i, src(c).split('\n')[0]) for i, c in enumerate(cells) if c['cell_type'] == 'markdown' and src(c).startswith('## ')]
+    names = [h for _, h in heads]
+    assert names[:2] == ['## Results', '## How it works'] or names[:1] == ['## Results'] and len(names) == 1, f"{nb.name}: level-2 headings {names}"
+    how = heads[1][0] if len(heads) > 1 else len(cells)
+    for c in cells[how:]:
+        if c['cell_type'] == 'code' and not src(c).startswith(('#| export', '#| hide', '#| exporti')):
+            assert 'skip-execution' in c['metadata'].get('tags', []), f"{nb.name}: a check under How it works runs in a user's run: {src(c)[:80]!r}" 
 
 def test_lost_parameters_tag_is_caught(tmp_path):
     nb = nbformat.read(ROOT/'nbs'/'01_data.ipynb', as_version=4)
