@@ -162,9 +162,10 @@ fakes and reals), Adam, on `{dev}`, fp32, flush-denormal on. Per config one proc
 path, then {a.steps} timed steps per path, interleaved (fast, gemm, ref, ref, gemm, fast, ...) so that all paths see the same load;
 times are medians. `fast` (`impl='fast'`, the default) = separable polyphase resampling in which each filtered leaky
 ReLU of G is one call of a compiled C kernel (`FAST_KERNEL = 'c'`: per image-channel plane, in cache, up along H and W,
-activation, down along W and H, only the non-zero taps, rows vectorised; the backward recomputes the up stage and runs
-the adjoint passes) **and** the non-fused modulated convolution (input scaled by the styles,
-one shared-weight conv, output scaled by the demodulation coefficients); `ref` (`impl='ref'`) = the literal
+the activation on the stores of the second up pass, down along W and H, only the non-zero taps, rows vectorised; the
+forward keeps the activation's derivative as 2 bits per sample, the backward runs the adjoint passes around it) **and**
+the non-fused modulated convolution (input scaled by the styles, one shared-weight conv; the demodulation coefficients
+are applied by the kernel as it loads each plane); `ref` (`impl='ref'`) = the literal
 zero-insertion, 2-D FIR at the full rate, then decimation (`ssgnet_nb.stylegan3.filters`), and the fused grouped-conv
 modulated convolution of the official code. `gemm` = the fast path without a C compiler (`FAST_KERNEL = 'gemm'`):
 each 1-D pass is one GEMM of the input windows with a small shift-invariant tile matrix, a whole filtered leaky ReLU
