@@ -918,7 +918,7 @@ case('settings', 'settings.ini without a section header')(lambda s: s.err(lambda
 case('settings', 'settings.ini with a key twice')(lambda s: s.err(lambda: _settings(s, '[ssgnet]\ndata_path = a\ndata_path = b\n'), 'settings.ini'))
 case('settings', 'device = quantum, then get_device')(lambda s: (s.settings.write_text('[ssgnet]\ndevice = quantum\n'), s.err(lambda: _core().get_device(), 'quantum'))[1])
 case('settings', 'unknown profile')(lambda s: s.err(lambda: _core().resolve_config('huge'), "'huge'"))
-case('settings', 'settings.ini with no [ssgnet] section: defaults')(lambda s: s.ok(lambda: _settings(s, '[other]\nx = 1\n'), lambda st: st['data_path'] == s.root.resolve()/'data' and not st['num_threads']))
+case('settings', 'settings.ini with no [ssgnet] section: defaults')(lambda s: s.ok(lambda: _settings(s, '[other]\nx = 1\n'), lambda st: st['data_path'] == s.root.resolve()/'data' and st['num_threads'] == _core().SETTINGS_DEFAULTS['num_threads']))
 
 for argv, name in [(['data', 'prepare', 'demo', '--sizes', '7'], 'sizes'), (['data', 'prepare', 'demo', '--sizes', 'abc'], 'abc'),
                    (['data', 'prepare', 'demo', '--seed', 'x'], '--seed'), (['data', 'prepare', 'kvasir', '--split', 'bogus', '--source', '.'], 'bogus'),

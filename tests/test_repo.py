@@ -1,5 +1,5 @@
 "The repository's own invariants: library in sync with notebooks, notebooks clean, every stage notebook parameterisable."
-import json, shutil, subprocess, sys, filecmp
+import json, os, shutil, subprocess, sys, filecmp
 from pathlib import Path
 import nbformat, pytest
 from ssgnet_nb.cli import STAGES, check_parameters, notebook_parameters
@@ -75,3 +75,20 @@ def test_parameter_cells_parse_fully():
             assigned = [ln.split('=')[0].strip() for ln in src.splitlines() if ln.strip() and not ln.lstrip().startswith('#')]
             parsed = [p.name for p in PythonTranslator.inspect({'source': src})]
             assert parsed == assigned, f"{nb.name}: papermill reads {parsed}, the cell assigns {assigned}; keep '=' and quotes out of the comments"
+
+
+def test_tests_run_on_one_torch_thread():
+    "tests/conftest.py: one torch thread, and a stage's own `setup_torch` (num_threads = auto in settings.ini) keeps it in a test."
+    import torch, conftest
+    from ssgnet_nb.core import setup_torch
+    want = conftest._ORIGINAL['env']['SSGNET_NUM_THREADS'] or '1'   # a value the caller set is kept
+    assert torch.get_num_threads() == 1 and os.environ['SSGNET_NUM_THREADS'] == want
+    torch.set_num_threads(2)                                          # what a stage does with more cores...
+    assert setup_torch('cpu')['threads'] == int(want)                 # ...is undone by the setting the tests run under
+
+@pytest.mark.threads
+def test_threads_marker_restores_the_original_setup():
+    "A test that measures thread behaviour (marked `threads`) sees the process's own thread count and environment."
+    import torch, conftest
+    assert torch.get_num_threads() == conftest._ORIGINAL['threads']
+    assert {k: os.environ.get(k) for k in conftest.ONE} == conftest._ORIGINAL['env']
