@@ -1006,25 +1006,30 @@ def _(s):
     if any(p.returncode for p in ps): return 'crash', ' / '.join(e.strip().splitlines()[-1] for e in errs if e.strip())
     return s.ok(lambda: _data().prepared_dir('kvasir'), lambda p: valid('kvasir', 4)(p) and not leftovers(s))
 
-def _racer(dest, barrier, k, q):
-    from ssgnet_nb import prepare as prep
-    try:
-        for i in range(10):
-            tmp = prep.new_tmp(dest); (tmp/'manifest.csv').write_text(f'{k} {i}\n'); (tmp/'prepared.json').write_text('{}')
-            barrier.wait(timeout=30); prep.finish(tmp, dest)
-        q.put('ok')
-    except BaseException as e: q.put(f'{type(e).__name__}: {e}')
+_RACER = """
+import sys, time
+from pathlib import Path
+from ssgnet_nb import prepare as prep
+dest, k, sync = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+def meet(i):   # a barrier through files: both processes reach round i, then both finish at once
+    (sync/f'{k}-{i}').touch(); t = time.time()
+    while not (sync/f'{1-k}-{i}').exists():
+        if time.time() - t > 120: sys.exit(f'round {i}: the other process never came')
+        time.sleep(0.001)
+for i in range(10):
+    tmp = prep.new_tmp(dest); (tmp/'manifest.csv').write_text(f'{k} {i}\\n'); (tmp/'prepared.json').write_text('{}')
+    meet(i); prep.finish(tmp, dest)
+"""
 
 @case('concurrency', 'two prepares finishing at the same instant (10 rounds)')
 def _(s):
-    import multiprocessing as mp
-    ctx = mp.get_context('fork'); dest = s.prepared/'kvasir'; b, q = ctx.Barrier(2), ctx.Queue()
-    ps = [ctx.Process(target=_racer, args=(dest, b, k, q)) for k in range(2)]
-    for p in ps: p.start()
-    res = [q.get(timeout=60) for _ in ps]
-    for p in ps: p.join(10)
-    bad = [r for r in res if r != 'ok']
-    return ('crash', '; '.join(bad)) if bad else ('right result', 'both finished') if (dest/'manifest.csv').is_file() else ('data lost', 'no prepared folder')
+    # two fresh interpreters (not forked: a fork of a process holding torch's threads can hang), synchronised by files
+    dest, sync = s.prepared/'kvasir', s.d('sync')
+    ps = [subprocess.Popen([sys.executable, '-c', _RACER, str(dest), str(k), str(sync)], env=os.environ.copy(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for k in range(2)]
+    errs = [p.communicate(timeout=300)[1].decode() for p in ps]
+    if any(p.returncode for p in ps): return 'crash', ' / '.join(e.strip().splitlines()[-1] for e in errs if e.strip())
+    return ('right result', 'both finished') if (dest/'manifest.csv').is_file() else ('data lost', 'no prepared folder')
 
 @case('concurrency', 'two processes asking for a new demo size at once')
 def _(s):

@@ -38,7 +38,7 @@ def test_run_data_stage_end_to_end(tmp_path):
     page = (rep/'01_data.html').read_text()
     assert 'Built-in demo' in page and '<img' in page              # the preview grid is embedded
     assert 'ensure_prepared(' not in page                          # code hidden by default
-    assert page.index('Run: prepare') < page.index('<details class="ssg-docs">') < page.index('The registry')   # results first, library folded
+    assert page.index('id="Results"') < page.index('<details class="ssg-docs">') < page.index('The registry')   # results first, library folded
     assert 'jp-mod-noOutputs jp-mod-noInput' not in page           # no empty boxes for cells with nothing to show
     nb = nbformat.read(rep/'01_data.ipynb', as_version=4)
     assert nb.metadata.papermill.parameters == {'dataset': 'demo', 'profile': 'smoke'}

@@ -82,7 +82,7 @@ def test_classification_notebook_on_breastmnist(env, monkeypatch):
     assert (res[res.setting != 'original'].n_synth.astype(int) > 0).all()
     test_ids = set(man[man.split == 'test'].id)
     for s, seed in [(s, seed) for s in ('original', 'balanced', 'p20', 'synthetic') for seed in cfg['classification']['seeds']]:
-        pr = pd.read_csv(run/f'preds_{s}_seed{seed}.csv', keep_default_na=False)
+        pr = pd.read_csv(run/f"preds_{cfg['classification']['arch']}_{s}_seed{seed}.csv", keep_default_na=False)
         assert len(pr) == want['test'] and set(pr.id) <= test_ids and set(pr.label) <= {'malignant', 'normal_benign'}
         assert np.allclose(pr[['p_malignant', 'p_normal_benign']].sum(axis=1), 1, atol=1e-4)
     tl = pd.read_csv(run/'train_balanced.csv', keep_default_na=False)

@@ -124,7 +124,7 @@ def test_offline_path_unchanged_and_opt_in(tmp_path, server, monkeypatch):
     assert ensure_weight('resnet18', **quiet).read_bytes() == body and len(h.log) == 2
     assert ensure_weight('resnet18') == tmp_path/'pretrained'/'resnet18.pth' and len(h.log) == 2   # present: found as before, no request
     monkeypatch.setenv('SSGNET_ALLOW_DOWNLOADS', 'sometimes')
-    with pytest.raises(W.ConfigError, match='write yes or no'): ensure_weight('resnet34')
+    with pytest.raises(W.ConfigError, match='is not allowed: yes or no'): ensure_weight('resnet34')
 
 # ---------------------------------------------------------------- every bad kind of file gives one clear message
 def _hostile(marker):
