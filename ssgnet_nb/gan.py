@@ -199,7 +199,7 @@ def train_all(dataset:str,      # dataset name
     target = int(round(gan_config(cfg['gan'])['kimg'] * 1000))
     with process_pool(jobs) as ex:   # spawned workers that end with this process (a kill -9 of a kernel leaves no training behind)
         futs = {ex.submit(job, dataset, c, cfg, threads, {k: v for k, v in kw.items() if k != 'show_progress'}): c for c in todo}
-        pb = progress(range(target * len(todo)), leave=True) if kw.get('show_progress', True) else None
+        pb = progress(range(target * len(todo)), leave=True) if kw.get('show_progress', True) and target > 0 else None   # nothing to train (kimg 0): no bar
         if pb is not None: pb.update(0)
         pending = set(futs)
         while pending:
@@ -327,12 +327,13 @@ def plot_distance_curve(df:pd.DataFrame,  # `distance_curve` rows of one or more
     "Fréchet distance (left) and KID ± sd over subsets (right) against kimg, one line per class; shipped history dashed."
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(1, 2, figsize=(10, 3))
+    m = df.metric.iloc[0] if len(df) else 'FD'
+    k = 1e3 if m == 'FID' else 1   # Inception KID is conventionally shown x10^3; the domain network's KD is of order 1-100 as it is
     for (c, src), g in df.groupby(['class', df.get('source', pd.Series('this run', index=df.index))], sort=False):
         g = g.sort_values('kimg'); ls = '--' if src != 'this run' else '-'
         if g['value'].notna().any(): axs[0].plot(g.kimg, g['value'], ls, marker='o', ms=3, label=f'{c} ({src})')
-        axs[1].errorbar(g.kimg, 1e3 * g.kid, yerr=1e3 * g.kid_std, fmt=ls, marker='o', ms=3, capsize=2, label=f'{c} ({src})')
-    m = df.metric.iloc[0] if len(df) else 'FD'
-    for a, t in zip(axs, [f'{m} to the real class', f"{'KID' if m == 'FID' else 'domain KD'} ×10³ (mean ± sd over subsets)"]): a.set_title(t, fontsize=9); a.set_xlabel('kimg'); a.legend(fontsize=7)
+        axs[1].errorbar(g.kimg, k * g.kid, yerr=k * g.kid_std, fmt=ls, marker='o', ms=3, capsize=2, label=f'{c} ({src})')
+    for a, t in zip(axs, [f'{m} to the real class', f"{'KID ×10³' if m == 'FID' else 'domain KD'} (mean ± sd over subsets)"]): a.set_title(t, fontsize=9); a.set_xlabel('kimg'); a.legend(fontsize=7)
     if title: fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
@@ -516,8 +517,9 @@ def _real_vs_synthetic(dataset:str, cfg:dict, pool:Pool, path:Path, n:int=8) -> 
         titles += [f'{c} real'] * len(r) + [f'{c} synth.'] * len(s)
     return _save(show_grid(imgs, titles=titles, ncols=n, size=1.2), path)
 
-def _training_plot(runs:dict, path:Path) -> Path:
+def _training_plot(runs:dict, path:Path) -> Path|None:
     import matplotlib.pyplot as plt
+    if not any(r.metrics() for r in runs.values()): return None   # every generator adopted, none trained here: no curves to draw
     fig, axs = plt.subplots(1, 3, figsize=(12, 3))
     for c, r in runs.items():
         m = pd.DataFrame(r.metrics())
@@ -547,6 +549,7 @@ def run_gan(dataset:str,         # dataset name
     run.log(plan_gan(dataset, cfg))
     figs = dict(reals_fakes=_reals_fakes(runs, run.path/'reals_fakes.png'), training=_training_plot(runs, run.path/'training.png'),
                 real_vs_synthetic=_real_vs_synthetic(dataset, cfg, pool, run.path/'real_vs_synthetic.png'))
+    if figs['training'] is None: del figs['training']
     space, parts = curve_space(dataset, cfg, device), []
     for c, r in runs.items():
         parts.append(distance_curve(dataset, cfg, c, r, space, device=device).assign(source='this run'))
