@@ -15,11 +15,12 @@ from .core import *
 from .data import items, read_image, resize_image, write_png, get_dataset, ensure_prepared, prepared_meta, DataError, show_grid, DATASETS
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'METRICS', 'METRIC_NAMES', 'setting_slug', 'n_extra', 'enhance', 'enhancement_counts', 'source_size',
-           'real_items', 'local_weights', 'make_dls', 'make_learner', 'cls_metrics', 'train_eval', 'load_xy',
-           'build_classifier', 'train_eval_fast', 'bootstrap_metrics', 'pool_need', 'plan_classification',
-           'needed_per_class', 'archs', 'run_classification', 'paper_table', 'detail_table', 'tstr_table',
-           'ClassificationResult', 'read_classification', 'conclusions', 'latest_classification']
+__all__ = ['SCHEDULES', 'METRICS', 'METRIC_NAMES', 'PUBLISHED_BASELINES', 'setting_slug', 'n_extra', 'enhance',
+           'enhancement_counts', 'source_size', 'real_items', 'local_weights', 'make_dls', 'make_learner',
+           'cls_metrics', 'train_eval', 'load_xy', 'build_classifier', 'train_eval_fast', 'bootstrap_metrics',
+           'pool_need', 'plan_classification', 'needed_per_class', 'archs', 'run_classification', 'paper_table',
+           'detail_table', 'tstr_table', 'ClassificationResult', 'read_classification', 'baseline_check', 'conclusions',
+           'latest_classification']
 
 # %% ../nbs/03_classification.ipynb #c044482a
 def setting_slug(name:str) -> str:
@@ -580,6 +581,20 @@ def read_classification(run:RunDir) -> ClassificationResult:
 
 def _pp(st, s, m, k='diff'): return 100 * st.loc[(s, m), k]
 
+PUBLISHED_BASELINES = {'breastmnist': dict(acc=(0.812, 0.863), auc=(0.857, 0.901),
+                                         source="MedMNIST v2 (Yang et al. 2023), BreastMNIST test set: its four ResNet rows (ResNet-18 and -50 at 28 and 224 px), mean of 3 runs")}
+
+def baseline_check(r:ClassificationResult, # `read_classification` output
+                   arch:str                # one model of the sweep
+                  ) -> str:
+    "Where `arch`'s original-set accuracy and AUC (means over seeds) fall against the published range for this dataset, or '' when none is known."
+    ref = PUBLISHED_BASELINES.get(r.dataset)
+    if ref is None: return ''
+    st = r.stats[r.stats.arch == arch].set_index(['setting', 'metric'])
+    where = lambda m: (lambda v: 'inside' if ref[m][0] <= v <= ref[m][1] else 'below' if v < ref[m][0] else 'above')(st.loc[('original', m), 'mean'])
+    return (f" The published range ({ref['source']}) is {100*ref['acc'][0]:.1f}-{100*ref['acc'][1]:.1f} % accuracy and {100*ref['auc'][0]:.1f}-{100*ref['auc'][1]:.1f} % AUC: "
+            f"this baseline's accuracy is {where('acc')} it, its AUC {where('auc')} it.")
+
 def conclusions(r:ClassificationResult, # `read_classification` output
                 paper_gain:float=9.0    # the paper's claimed largest accuracy gain from synthetic data, in %
                ) -> str:
@@ -589,7 +604,7 @@ def conclusions(r:ClassificationResult, # `read_classification` output
         st = r.stats[r.stats.arch == a].set_index(['setting', 'metric'])
         o = st.loc[('original', 'acc')]
         line = (f"**{a}** ({r.results[r.results.arch == a].weights.iloc[0]}, {int(o['seeds'])} seeds): trained on the original set it reaches "
-                f"{100*o['mean']:.1f} % accuracy [{100*o['lo']:.1f}, {100*o['hi']:.1f}], AUC {100*st.loc[('original', 'auc'), 'mean']:.1f} %.")
+                f"{100*o['mean']:.1f} % accuracy [{100*o['lo']:.1f}, {100*o['hi']:.1f}], AUC {100*st.loc[('original', 'auc'), 'mean']:.1f} %." + baseline_check(r, a))
         enh = [s for s in r.results[r.results.arch == a].setting.unique() if s not in ('original', 'synthetic')]
         if enh and 'diff' in st:
             best = max(enh, key=lambda s: st.loc[(s, 'acc'), 'mean'])
