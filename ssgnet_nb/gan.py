@@ -22,8 +22,8 @@ __all__ = ['IDENTITY_KEYS', 'RUN_FREE_KEYS', 'project_dir', 'init_checkpoint', '
            'class_images', 'class_run', 'class_lock', 'train_class', 'adopt_checkpoint', 'class_jobs', 'train_all',
            'generator_checkpoint', 'fill_pool', 'upstream_pool', 'kid_subsets', 'space_id', 'curve_space',
            'distance_curve', 'plot_distance_curve', 'nearest_real', 'plot_nearest', 'ship_checkpoint',
-           'describe_training', 'shipped_curve', 'plan_gan', 'GanResult', 'curve_definition', 'run_gan', 'read_gan',
-           'latest_gan', 'main']
+           'describe_training', 'shipped_curve', 'curve_status', 'plan_gan', 'GanResult', 'curve_definition', 'run_gan',
+           'read_gan', 'latest_gan', 'main']
 
 # %% ../nbs/02_gan.ipynb #56a379ee
 IDENTITY_KEYS = ('cfg', 'resolution', 'z_dim', 'w_dim', 'map_layers', 'cbase', 'cmax', 'batch', 'batch_gpu', 'gamma', 'glr', 'dlr', 'ema_kimg',
@@ -434,6 +434,21 @@ def _shown(p) -> str:
     "A path as users should read it: relative to the project folder when inside it."
     try: return str(Path(p).resolve().relative_to(project_dir().resolve()))
     except ValueError: return str(p)
+
+# %% ../nbs/02_gan.ipynb #5eb27e74
+def curve_status(df:pd.DataFrame,  # `distance_curve` rows of ONE class (kimg, value)
+                 window:int=3,      # snapshots at the end that must agree
+                 tol:float=0.1      # relative spread allowed among them
+                ) -> dict:
+    "Whether a class's distance curve has flattened: {flat, last_kimg, last, best_kimg, best, spread, text}."
+    g = df.dropna(subset=['value']).sort_values('kimg')
+    if len(g) < window: return dict(flat=False, text=f"{len(g)} snapshot(s) measured: too few to judge (the rule needs {window})")
+    v, k = g['value'].to_numpy(float), g['kimg'].to_numpy(float)
+    tail = v[-window:]; spread = float((tail.max() - tail.min()) / tail.mean()); b = int(v.argmin())
+    flat = spread <= tol and v[-1] <= v[b] * (1 + tol)
+    txt = (f"{g['metric'].iloc[-1] if 'metric' in g else 'distance'} {v[-1]:.3g} at {k[-1]:g} kimg (lowest {v[b]:.3g} at {k[b]:g} kimg); "
+           f"the last {window} snapshots spread {100*spread:.0f} % of their mean: " + ("flat by the rule" if flat else f"not flat yet (rule: spread ≤ {100*tol:.0f} % and the last within {100*tol:.0f} % of the lowest)"))
+    return dict(flat=bool(flat), last_kimg=float(k[-1]), last=float(v[-1]), best_kimg=float(k[b]), best=float(v[b]), spread=spread, text=txt)
 
 # %% ../nbs/02_gan.ipynb #c0e1f2a5
 def plan_gan(dataset:str, cfg:dict) -> str:
