@@ -441,12 +441,14 @@ def curve_status(df:pd.DataFrame,  # `distance_curve` rows of ONE class (kimg, v
                  tol:float=0.1      # relative spread allowed among them
                 ) -> dict:
     "Whether a class's distance curve has flattened: {flat, last_kimg, last, best_kimg, best, spread, text}."
-    g = df.dropna(subset=['value']).sort_values('kimg')
+    m = df['metric'].iloc[-1] if 'metric' in df and len(df) else 'distance'
+    col, name = ('value', m) if df['value'].notna().sum() >= window or 'kid' not in df else ('kid', 'KID' if m == 'FID' else 'domain KD')   # KID where N ≤ d refused the Fréchet value
+    g = df.dropna(subset=[col]).sort_values('kimg')
     if len(g) < window: return dict(flat=False, text=f"{len(g)} snapshot(s) measured: too few to judge (the rule needs {window})")
-    v, k = g['value'].to_numpy(float), g['kimg'].to_numpy(float)
+    v, k = g[col].to_numpy(float), g['kimg'].to_numpy(float)
     tail = v[-window:]; spread = float((tail.max() - tail.min()) / tail.mean()); b = int(v.argmin())
     flat = spread <= tol and v[-1] <= v[b] * (1 + tol)
-    txt = (f"{g['metric'].iloc[-1] if 'metric' in g else 'distance'} {v[-1]:.3g} at {k[-1]:g} kimg (lowest {v[b]:.3g} at {k[b]:g} kimg); "
+    txt = (f"{name} {v[-1]:.3g} at {k[-1]:g} kimg (lowest {v[b]:.3g} at {k[b]:g} kimg); "
            f"the last {window} snapshots spread {100*spread:.0f} % of their mean: " + ("flat by the rule" if flat else f"not flat yet (rule: spread ≤ {100*tol:.0f} % and the last within {100*tol:.0f} % of the lowest)"))
     return dict(flat=bool(flat), last_kimg=float(k[-1]), last=float(v[-1]), best_kimg=float(k[b]), best=float(v[b]), spread=spread, text=txt)
 
@@ -499,6 +501,7 @@ class GanResult:
                           ('truncation_grid', 'The same latents at each ψ.'), ('nearest', 'The synthetic images closest to a training image (top) and that image (bottom).')]:
             if name in self.figures: md(cap); display(IPImage(filename=str(self.figures[name])))
             if name == 'curve' and len(self.curve): display(self.curve.pivot_table(index='kimg', columns='class', values='value' if self.curve['value'].notna().all() else 'kid').round(5).tail(8))
+            if name == 'curve' and len(self.curve): md('  \n'.join(f"**{c}**: {curve_status(g.sort_values('kimg').drop_duplicates('kimg', keep='last'))['text']}" for c, g in self.curve.groupby('class')))
         if self.nearest is not None and len(self.nearest):
             md('Nearest real training image of each checked pool image (RMS pixel distance, [0, 1]); `copy` = closer than the 1st percentile of real-to-real distances.')
             display(self.nearest.groupby('class').agg(checked=('distance', 'size'), min_distance=('distance', 'min'), median_distance=('distance', 'median'),
