@@ -12,10 +12,10 @@ import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from .core import SSGNetError, ConfigError
 
 # %% auto #0
-__all__ = ['SCAN_IMPLS', 'SCAN_IMPL', 'SCAN_CHUNK', 'EXP_LIMIT', 'VMUNET_PRESETS', 'VMUNET_PAPER_PARAMS', 'VMUNET_LOSS',
-           'VMUNET_NORM', 'selective_scan_ref', 'selective_scan', 'cross_scan', 'cross_merge', 'SS2D', 'DropPath',
-           'VSSBlock', 'PatchEmbed2D', 'PatchMerging2D', 'PatchExpand2D', 'VSSLayer', 'VMUNet', 'vmunet_model',
-           'count_params', 'vmunet_normalize', 'vmamba_key', 'load_vmamba_encoder']
+__all__ = ['SCAN_IMPLS', 'SCAN_IMPL', 'SCAN_CHUNK', 'EXP_LIMIT', 'HEAD_LOGIT_STD', 'VMUNET_PRESETS', 'VMUNET_PAPER_PARAMS',
+           'VMUNET_LOSS', 'VMUNET_NORM', 'selective_scan_ref', 'selective_scan', 'cross_scan', 'cross_merge', 'SS2D',
+           'DropPath', 'VSSBlock', 'PatchEmbed2D', 'PatchMerging2D', 'PatchExpand2D', 'VSSLayer', 'VMUNet',
+           'vmunet_model', 'count_params', 'vmunet_normalize', 'vmamba_key', 'load_vmamba_encoder']
 
 # %% ../nbs/01h_vmunet.ipynb #4fb83cb8
 def _scan_args(u, delta, A, B, C, D, delta_bias):
@@ -247,6 +247,8 @@ class VSSLayer(nn.Module):
         for blk in self.blocks: x = blk(x)
         return self.downsample(x) if hasattr(self, 'downsample') else x
 
+HEAD_LOGIT_STD = 3.   # std of the logits at initialisation: the 1x1 head's weights are N(0, (HEAD_LOGIT_STD / sqrt(C))^2) on C LayerNorm-ed channels
+
 class VMUNet(nn.Module):
     "VM-UNet: VSS encoder (patch merging) and decoder (patch expanding) with additive skips; [batch, in_chans, H, W] -> logits [batch, num_classes, H, W]."
     def __init__(self, in_chans:int=3,          # Image channels (1-channel inputs are repeated to 3 when in_chans=3)
@@ -268,6 +270,7 @@ class VMUNet(nn.Module):
         self.final_up = PatchExpand2D(up[-1] // 4, 4, in_dim=up[-1])
         self.final_conv = nn.Conv2d(up[-1] // 4, num_classes, 1)
         self.apply(self._init)
+        nn.init.normal_(self.final_conv.weight, std=HEAD_LOGIT_STD / math.sqrt(self.final_conv.in_channels))   # logits of std HEAD_LOGIT_STD at the start
     @staticmethod
     def _init(m):
         "Linear layers: truncated normal (std 0.02), zero bias; LayerNorm: 1, 0 (the official init)."

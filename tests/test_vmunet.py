@@ -267,3 +267,29 @@ def test_load_vmamba_refuses_wrong_files(tmp_path):
     (tmp_path / 'junk.pth').write_bytes(b'not a checkpoint')
     with pytest.raises(SSGNetError, match='not a readable torch checkpoint'): V.load_vmamba_encoder(V.vmunet_model('tiny'), tmp_path / 'junk.pth')
     with pytest.raises(SSGNetError, match='does not exist'): V.load_vmamba_encoder(V.vmunet_model('tiny'), tmp_path / 'nope.pth')
+
+def _small_discs(n=8, s=32, seed=0, contrast=50.):
+    "Gray uint8 images [n, s, s, 3] of noise (mean 80, std 30) with a disc `contrast` brighter (radius 3-5 px, ~5 % of the pixels); masks = the discs."
+    r = np.random.default_rng(seed); yy, xx = np.mgrid[:s, :s]
+    X, M = np.zeros((n, s, s, 3), np.uint8), np.zeros((n, s, s), np.uint8)
+    for i in range(n):
+        (cy, cx), rad = r.uniform(6, s - 6, 2), r.uniform(3, 5)
+        m = (yy - cy)**2 + (xx - cx)**2 <= rad**2
+        img = r.normal(80, 30, (s, s)); img[m] += contrast
+        X[i], M[i] = np.clip(img, 0, 255).astype(np.uint8)[..., None], m
+    return X, M
+
+def test_tiny_model_learns_beyond_the_prior_through_train_model():
+    "Regression: with a small foreground (~5 %) the head's logit range (|w| sqrt(C) after the last LayerNorm) must not pin VM-UNet to the constant prior (the demo's Dice 0)."
+    from ssgnet_nb.segmentation import SegLoss, SegSet, train_model, predict
+    X, M = _small_discs()
+    torch.manual_seed(0)
+    net, loss = V.vmunet_model('tiny'), SegLoss(V.VMUNET_LOSS)
+    f = M.mean()                                                        # the best constant predictor: p = f everywhere
+    prior = loss(torch.full((len(M), 1) + M.shape[1:], math.log(f / (1 - f))), torch.as_tensor(M, dtype=torch.float32)).item()
+    h = train_model(net, loss, SegSet(X, M.astype(np.float32)), dict(images=X, masks=M), dict(segmentation=dict(batch=8, epochs=30, lr=1e-3)), log=lambda s: None)
+    last = h['history'][-1]['train_loss']
+    pred = predict(net, X) >= 0.5
+    dice = 2 * (pred & (M > 0)).sum() / (pred.sum() + M.sum())
+    assert last < 0.75 * prior, f"train loss {last:.3f} stays near the constant-prior loss {prior:.3f}"
+    assert dice > 0.5, dice
