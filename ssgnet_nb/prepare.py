@@ -436,8 +436,12 @@ def _is_prepared_folder(d:Path) -> bool: return not any(d.iterdir()) or (d/'prep
 def new_tmp(dest:Path) -> Path:
     "A fresh temporary folder beside `dest` (which must be absent, empty or a prepared folder); stale ones of killed prepares are removed first."
     dest = Path(dest)
-    if dest.exists() and (not dest.is_dir() or not _is_prepared_folder(dest)):
-        raise DataError(f"{dest} exists and is not a prepared dataset folder; prepare would replace it: remove it or choose another --dest")
+    def check():
+        if dest.exists() and (not dest.is_dir() or not _is_prepared_folder(dest)):
+            raise DataError(f"{dest} exists and is not a prepared dataset folder; prepare would replace it: remove it or choose another --dest")
+    if dest.parent.is_dir():
+        with dir_lock(dest.parent): check()   # under the lock: another prepare's `finish` may be swapping `dest` right now
+    else: check()
     clean_stale(dest)
     tmp = temp_dir(dest, 'tmp')
     um = os.umask(0); os.umask(um); os.chmod(tmp, 0o777 & ~um)   # mkdtemp makes 0700; the prepared folder gets normal permissions

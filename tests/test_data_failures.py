@@ -304,7 +304,7 @@ def _race(dest, barrier, k, rounds, q):
 
 def test_two_prepares_finishing_at_once(tmp_path):
     import multiprocessing as mp
-    ctx, dest = mp.get_context('fork'), tmp_path/'prepared'/'kvasir'
+    ctx, dest = mp.get_context('spawn'), tmp_path/'prepared'/'kvasir'   # fresh interpreters: a fork of a process holding threads can hang
     barrier, q = ctx.Barrier(2), ctx.Queue()
     ps = [ctx.Process(target=_race, args=(dest, barrier, k, 30, q)) for k in range(2)]
     for p in ps: p.start()
