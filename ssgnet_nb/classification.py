@@ -269,7 +269,7 @@ def train_eval_fast(cfg:dict,           # Resolved configuration (its `classific
         net.train(); tot = []
         for idx in batches():
             with autocast(dev, prec): loss = F.cross_entropy(net(x[idx].to(dev)), y[idx].to(dev))
-            opt.zero_grad(); loss.backward(); opt.step(); sched.step(); tot.append(float(loss))
+            opt.zero_grad(); loss.backward(); opt.step(); sched.step(); tot.append(loss.detach().item())
         pv = _probs(net, xv, dev, prec); vauc, vacc = _auc(yv.numpy(), pv.numpy()), float((pv.argmax(1) == yv).float().mean())
         hist.append(dict(epoch=ep + 1, train_loss=float(np.mean(tot)), val_auc=vauc, val_acc=vacc))
         log(f"  epoch {ep+1}: train loss {hist[-1]['train_loss']:.4f} val AUC {vauc:.4f} val acc {vacc:.4f}")

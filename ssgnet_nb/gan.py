@@ -390,22 +390,31 @@ def ship_checkpoint(run:RunDir,     # a finished (or stopped) GAN run of one cla
                     dest:Path,      # folder for `<class>.pt`, `<class>.pt.sha256`, `<class>.json`
                     command:str,    # the command that reproduces the checkpoint
                     snapshot:Path=None) -> Path: # which checkpoint (default: the newest)
-    "Copy a run's checkpoint to `dest/<class>.pt` for use as `gan.init`, with its hash, provenance (`<class>.json`) and training curve (`<class>.curve.csv`); returns the `.pt` path."
+    "Copy a run's checkpoint to `dest/<class>.pt` for use as `gan.init`, with its hash, provenance (`<class>.json`) and training curve (`<class>.curve.csv`, continuing the starting checkpoint's); returns the `.pt` path."
     run = RunDir(run) if not isinstance(run, RunDir) else run
     snap = Path(snapshot) if snapshot else (snapshots(run.path) or [None])[-1]
     if snap is None: raise TrainingError(f"{run.path} has no checkpoint to ship; train it first")
     sd = load_checkpoint(snap)   # hash checked
     label = json.loads(sd.get('meta') or '{}').get('label') or run.path.parent.name
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    # a run continued from a shipped checkpoint (gan.init) carries that checkpoint's history on: its curve and training time
+    start = init_checkpoint(run.config, label) if (run.config.get('gan') or {}).get('init') else None
+    side = lambda suf: start.with_suffix(suf) if start is not None and start.with_suffix(suf).is_file() else None
+    hist = pd.read_csv(side('.curve.csv')) if side('.curve.csv') else None
+    prev = read_json(side('.json')) if side('.json') else {}
     out = dest/f'{label}.pt'
     atomic_write(out, snap.read_bytes()); h = file_sha256(out); atomic_write(Path(str(out) + '.sha256'), f'{h}  {out.name}\n')
     m = [r for r in run.metrics() if r.get('nimg', 0) <= int(sd['cur_nimg'])]
+    parts = [hist] if hist is not None else []
     if (run.path/'curve.jsonl').is_file():   # the training curve travels with the checkpoint (up to the shipped snapshot)
         cv = pd.DataFrame(map(json.loads, (run.path/'curve.jsonl').read_text().splitlines()))
-        atomic_write(dest/f'{label}.curve.csv', cv[cv.kimg <= int(sd['cur_nimg']) / 1000 + 1e-9].sort_values('kimg').to_csv(index=False))
+        parts.append(cv[cv.kimg <= int(sd['cur_nimg']) / 1000 + 1e-9])
+    if parts: atomic_write(dest/f'{label}.curve.csv', pd.concat(parts, ignore_index=True).pipe(lambda df: df.drop_duplicates([k for k in ('kimg', 'space_id', 'n_fake') if k in df], keep='last')).sort_values('kimg').to_csv(index=False))
+    secs = round(sum(r.get('sec_tick', 0) for r in m) + prev.get('train_seconds', 0), 1)
     write_json(dest/f'{label}.json', dict(label=label, kimg=int(sd['cur_nimg']) / 1000, sha256=h, source_run=run.name, source_checkpoint=snap.name,
-                                          train_seconds=round(sum(r.get('sec_tick', 0) for r in m), 1), img_s=_overall_rate(m),
-                                          ada_p=float(sd['aug_p']), commit=_git_commit(), command=command, gan=json.loads(sd['gan'])))
+                                          train_seconds=secs, img_s=_overall_rate(m), ada_p=float(sd['aug_p']), commit=_git_commit(), command=command,
+                                          continued_from={k: prev.get(k) for k in ('kimg', 'sha256', 'commit', 'command', 'source_run')} if prev else None,
+                                          gan=json.loads(sd['gan'])))
     return out
 
 def describe_training(run:RunDir) -> str:
