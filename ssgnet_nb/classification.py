@@ -401,7 +401,11 @@ def run_classification(dataset:str,       # Dataset with a classification task
         run.log(f"{len(jobs)} models in {n_proc} process(es) x 1 thread")
         if n_proc > 1:
             from ssgnet_nb.classification import _fit as fit   # by module path: spawned workers cannot import a notebook's __main__
-            with process_pool(n_proc) as ex: outs = list(ex.map(fit, jobs))
+            import concurrent.futures as cf
+            with process_pool(n_proc) as ex:
+                futs = [ex.submit(fit, j) for j in jobs]
+                for _ in progress(cf.as_completed(futs), total=len(futs)): pass   # a bar in a notebook or terminal; silent into a file
+                outs = [f.result() for f in futs]
         else: outs = [train_eval_fast(**j, log=run.log) for j in jobs]
     else: outs = [train_eval(cfg, lists[n][1], real['val'], real['test'], classes, sd, run.path, env['device'], quiet, log=run.log, arch=a) for a, n, sd in keys]
     recs = []
@@ -411,8 +415,9 @@ def run_classification(dataset:str,       # Dataset with a classification task
         pr = pd.DataFrame(out['probs'], columns=[f'p_{k}' for k in classes]).assign(id=real['test']['id'].values, label=real['test'].label.values)
         atomic_write(run.path/_preds_name(a, name, seed), pr.to_csv(index=False))
         run.metric(kind='test', **{k: v for k, v in rec.items() if k != 'cm'}, cm=rec['cm'])
-        run.log(f"{a} {name} seed {seed}: test acc {rec['acc']:.4f} bal acc {rec['bal_acc']:.4f} AUC {rec['auc']:.4f} ({rec['weights']}, {rec['sec']}s)")
+        run.log(f"{a} {name} seed {seed}: test acc {rec['acc']:.4f} bal acc {rec['bal_acc']:.4f} AUC {rec['auc']:.4f} ({rec['weights']}, {rec['sec']}s)", echo=len(keys) <= 12)
         recs.append(rec)
+    if len(keys) > 12: print(f"{len(keys)} models trained and tested (one line each in {run.path/'log.txt'}); the tables below summarise them")
     df = pd.DataFrame(recs); df['cm'] = df.cm.map(json.dumps)
     atomic_write(run.path/'results.csv', df.to_csv(index=False))
     res = _results(run.path)
