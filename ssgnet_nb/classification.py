@@ -18,8 +18,8 @@ from .data import items, read_image, resize_image, write_png, get_dataset, ensur
 __all__ = ['SCHEDULES', 'METRICS', 'METRIC_NAMES', 'PUBLISHED_BASELINES', 'setting_slug', 'n_extra', 'enhance',
            'enhancement_counts', 'source_size', 'real_items', 'local_weights', 'make_dls', 'make_learner',
            'cls_metrics', 'train_eval', 'load_xy', 'build_classifier', 'train_eval_fast', 'bootstrap_metrics',
-           'pool_need', 'plan_classification', 'needed_per_class', 'archs', 'run_classification', 'paper_table',
-           'detail_table', 'tstr_table', 'ClassificationResult', 'read_classification', 'baseline_check', 'conclusions',
+           'pool_need', 'plan_classification', 'needed_per_class', 'run_classification', 'paper_table', 'detail_table',
+           'tstr_table', 'ClassificationResult', 'read_classification', 'baseline_check', 'conclusions',
            'latest_classification']
 
 # %% ../nbs/03_classification.ipynb #c044482a
@@ -253,7 +253,7 @@ def train_eval_fast(cfg:dict,           # Resolved configuration (its `classific
                    ) -> dict:
     "Train one model with the MedMNIST recipe in memory (see above); its record (test metrics of the best-val-AUC epoch) and test probabilities."
     c, t0 = cfg['classification'], time.time()
-    arch = arch or (c['arch'] if isinstance(c['arch'], str) else c['arch'][0])
+    arch = arch or archs(cfg)[0]
     dev = torch.device(device) if device is not None else torch.device('cpu'); prec = c['precision'] or cfg['precision'] or get_settings()['precision']
     prec = ('bf16' if bf16_supported(dev) else 'fp32') if prec == 'auto' else prec
     seed_everything(seed)
@@ -354,11 +354,6 @@ def needed_per_class(train:pd.DataFrame, sets:list, tstr:bool=True) -> int:
     n = train.label.value_counts(); T = int(n.max())
     need = [T - int(n.min()) + n_extra(s['p'], T) for s in sets if s['kind'] == 'enhanced']
     return max(need + ([T] if tstr else []) + [0])
-
-def archs(cfg:dict) -> list:
-    "The classifiers of the sweep: `classification.arch` as a list."
-    a = cfg['classification']['arch']
-    return [a] if isinstance(a, str) else list(a)
 
 def _fit(job):
     "One model in a worker process (one thread): `train_eval_fast` on the job's arguments."

@@ -15,11 +15,11 @@ __all__ = ['SETTINGS_DEFAULTS', 'PATH_KEYS', 'PRECISIONS', 'SECTIONS', 'STAGE_KE
            'PIPELINE_BENCH', 'SSGNetError', 'ConfigError', 'find_settings', 'get_settings', 'prepared_dir', 'raw_dir',
            'runs_dir', 'reports_dir', 'env_vars', 'DataConfig', 'GanConfig', 'ClassificationConfig',
            'SegmentationConfig', 'FidConfig', 'ReportConfig', 'RunConfig', 'parse_setting', 'parse_settings',
-           'check_config', 'default_config', 'resolve_profile', 'resolve_config', 'config_hash', 'seed_everything',
-           'get_device', 'bf16_supported', 'setup_torch', 'free_cores', 'autocast', 'atomic_open', 'atomic_write',
-           'write_json', 'read_json', 'CheckpointError', 'file_sha256', 'save_checkpoint', 'load_checkpoint', 'RunDir',
-           'new_run', 'list_runs', 'find_run', 'file_lock', 'interactive', 'progress', 'process_pool', 'expected_time',
-           'finished_run']
+           'check_config', 'default_config', 'resolve_profile', 'resolve_config', 'archs', 'config_hash',
+           'seed_everything', 'get_device', 'bf16_supported', 'setup_torch', 'free_cores', 'autocast', 'atomic_open',
+           'atomic_write', 'write_json', 'read_json', 'CheckpointError', 'file_sha256', 'save_checkpoint',
+           'load_checkpoint', 'RunDir', 'new_run', 'list_runs', 'find_run', 'file_lock', 'interactive', 'progress',
+           'process_pool', 'expected_time', 'finished_run']
 
 # %% ../nbs/00_core.ipynb #98e25e4d
 class SSGNetError(Exception):
@@ -438,6 +438,11 @@ def resolve_config(profile:str=None,    # Profile name, 'auto', or None (the `pr
     if dataset is not None and cfg['gan']['kimg'] == 0 and not cfg['gan']['init']:
         raise ConfigError(f"gan.kimg = 0 trains nothing, and profile {profile!r} has no gan.init checkpoint for {dataset!r}: pass -p gan.kimg=<thousands of images> to train the generators, or -p gan.init=<checkpoint>")
     return cfg
+
+def archs(cfg:dict) -> list:
+    "The classifiers of the sweep: `classification.arch` as a list."
+    a = cfg['classification']['arch']
+    return [a] if isinstance(a, str) else list(a)
 
 # %% ../nbs/00_core.ipynb #a15fa5cc
 HASH_IGNORE = ('force', 'stage', 'run_id', 'run_dir')

@@ -11,7 +11,7 @@ __all__ = ['DRYRUN_MODELS', 'peak_rss_mb', 'gpu_policy', 'compile_generator', 'g
 # %% ../nbs/08_dryrun.ipynb #d7025838
 import json, platform, resource, subprocess, sys, time, warnings
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
-from .core import resolve_config, setup_torch, ConfigError, SSGNetError
+from .core import resolve_config, setup_torch, archs, ConfigError, SSGNetError
 
 # %% ../nbs/08_dryrun.ipynb #d7059595
 DRYRUN_MODELS = ('gan', 'classifier', 'unet', 'transunet', 'vmunet')   # every network the paper profile trains
@@ -70,7 +70,7 @@ def classifier_dry(cfg:dict, steps:int, batch:int, device, precision:str) -> dic
     from ssgnet_nb.classification import build_classifier
     from ssgnet_nb.core import autocast
     c = cfg['classification']
-    arch = c['arch'][0] if isinstance(c['arch'], list) else c['arch']
+    arch = archs(cfg)[0]
     net = build_classifier(arch, 2, 3, pretrained=False)[0].to(device).train()
     opt = torch.optim.SGD(net.parameters(), lr=c['lr'], momentum=0.9)
     x, y = torch.randn(batch, 3, c['size'], c['size'], device=device), torch.arange(batch, device=device) % 2

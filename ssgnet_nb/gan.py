@@ -399,9 +399,9 @@ def ship_checkpoint(run:RunDir,     # a finished (or stopped) GAN run of one cla
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
     # a run continued from a shipped checkpoint (gan.init) carries that checkpoint's history on: its curve and training time
     start = init_checkpoint(run.config, label) if (run.config.get('gan') or {}).get('init') else None
-    side = lambda suf: start.with_suffix(suf) if start is not None and start.with_suffix(suf).is_file() else None
-    hist = pd.read_csv(side('.curve.csv')) if side('.curve.csv') else None
-    prev = read_json(side('.json')) if side('.json') else {}
+    hist_f, prev_f = (start.with_suffix('.curve.csv'), start.with_suffix('.json')) if start is not None else (None, None)
+    hist = pd.read_csv(hist_f) if hist_f is not None and hist_f.is_file() else None
+    prev = read_json(prev_f) if prev_f is not None and prev_f.is_file() else {}
     out = dest/f'{label}.pt'
     atomic_write(out, snap.read_bytes()); h = file_sha256(out); atomic_write(Path(str(out) + '.sha256'), f'{h}  {out.name}\n')
     m = [r for r in run.metrics() if r.get('nimg', 0) <= int(sd['cur_nimg'])]
@@ -510,7 +510,7 @@ class GanResult:
                           ('truncation_grid', 'The same latents at each ψ.'), ('nearest', 'The synthetic images closest to a training image (top) and that image (bottom).')]:
             if name in self.figures: md(cap); display(IPImage(filename=str(self.figures[name])))
             if name == 'curve' and len(self.curve): display(self.curve.pivot_table(index='kimg', columns='class', values='value' if self.curve['value'].notna().all() else 'kid').round(5).tail(8))
-            if name == 'curve' and len(self.curve): md('  \n'.join(f"**{c}**: {curve_status(g.sort_values('kimg').drop_duplicates('kimg', keep='last'))['text']}" for c, g in self.curve.groupby('class')))
+            if name == 'curve' and len(self.curve): md('  \n'.join(f"**{c}**: {curve_status(g.drop_duplicates('kimg', keep='last'))['text']}" for c, g in self.curve.groupby('class')))
         if self.nearest is not None and len(self.nearest):
             md('Nearest real training image of each checked pool image (RMS pixel distance, [0, 1]); `copy` = closer than the 1st percentile of real-to-real distances.')
             display(self.nearest.groupby('class').agg(checked=('distance', 'size'), min_distance=('distance', 'min'), median_distance=('distance', 'median'),
@@ -546,10 +546,10 @@ def _real_vs_synthetic(dataset:str, cfg:dict, pool:Pool, path:Path, n:int=8) -> 
 
 def _training_plot(runs:dict, path:Path) -> Path|None:
     import matplotlib.pyplot as plt
-    if not any(r.metrics() for r in runs.values()): return None   # every generator adopted, none trained here: no curves to draw
+    ms = {c: pd.DataFrame(r.metrics()) for c, r in runs.items()}
+    if not any(len(m) for m in ms.values()): return None   # every generator adopted, none trained here: no curves to draw
     fig, axs = plt.subplots(1, 3, figsize=(12, 3))
-    for c, r in runs.items():
-        m = pd.DataFrame(r.metrics())
+    for c, m in ms.items():
         if not len(m): continue
         axs[0].plot(m.kimg, m.loss_G, label=f'{c} G'); axs[0].plot(m.kimg, m.loss_D, '--', label=f'{c} D')
         axs[1].plot(m.kimg, m.p, label=c); axs[2].plot(m.kimg, m.rt, label=c)
@@ -576,7 +576,7 @@ def run_gan(dataset:str,         # dataset name
     run.log(plan_gan(dataset, cfg))
     figs = dict(reals_fakes=_reals_fakes(runs, run.path/'reals_fakes.png'), training=_training_plot(runs, run.path/'training.png'),
                 real_vs_synthetic=_real_vs_synthetic(dataset, cfg, pool, run.path/'real_vs_synthetic.png'))
-    if figs['training'] is None: del figs['training']
+    figs = {k: v for k, v in figs.items() if v is not None}
     space, parts = curve_space(dataset, cfg, device), []
     for c, r in runs.items():
         parts.append(distance_curve(dataset, cfg, c, r, space, device=device).assign(source='this run'))
