@@ -61,9 +61,13 @@ clean-reports:
 # The cpu profile starts BreastMNIST's generators from assets/breastmnist/gan/<class>.pt (gan.init, gan.kimg 0); this
 # retrains them from scratch on the training split, both classes side by side (one process and one torch thread each),
 # computes their distance curves and ships the checkpoints with provenance and curve (<class>.json, <class>.curve.csv).
-# BREASTMNIST_GAN_KIMG is what the shipped checkpoints were trained for (their <class>.json says so).
+# BREASTMNIST_GAN_KIMG is what both were first trained for; BREASTMNIST_MORE_KIMG lists class:kimg continued from the
+# shipped checkpoint afterwards, for a class whose curve was still falling (their <class>.json say so, continued_from).
 BREASTMNIST_GAN_KIMG ?= 36.288
+BREASTMNIST_MORE_KIMG ?= normal_benign:16
 breastmnist-checkpoints: install
 	pids=; for c in malignant normal_benign; do SSGNET_NUM_THREADS=1 $(BIN)/python -m ssgnet_nb.gan --dataset breastmnist --profile cpu --label $$c \
 	  --overrides '{"gan.init": null, "gan.kimg": $(BREASTMNIST_GAN_KIMG)}' --ship assets/breastmnist/gan & pids="$$pids $$!"; done; \
 	for p in $$pids; do wait $$p || exit 1; done
+	for ck in $(BREASTMNIST_MORE_KIMG); do SSGNET_NUM_THREADS=1 $(BIN)/python -m ssgnet_nb.gan --dataset breastmnist --profile cpu --label $${ck%%:*} \
+	  --overrides '{"gan.init": "assets/breastmnist/gan/{label}.pt", "gan.kimg": '"$${ck##*:}"'}' --ship assets/breastmnist/gan || exit 1; done

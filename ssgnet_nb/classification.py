@@ -176,7 +176,8 @@ def train_eval(cfg:dict,            # Resolved configuration
               ) -> dict:
     "Train one model on `train`, return its record (metrics on `test`, epochs, weights) and the test probabilities."
     from fastai.vision.all import EarlyStoppingCallback, ReduceLROnPlateau, SaveModelCallback, BnFreeze
-    cfg = {**cfg, 'classification': {**cfg['classification'], 'arch': arch or archs(cfg)[0]}}
+    arch = arch or archs(cfg)[0]
+    cfg = {**cfg, 'classification': {**for_arch(cfg, arch), 'arch': arch}}   # this classifier's epochs and batch
     c, t0 = cfg['classification'], time.time()
     seed_everything(seed)
     paper = c['schedule'] == 'paper'
@@ -252,15 +253,15 @@ def train_eval_fast(cfg:dict,           # Resolved configuration (its `classific
                     log=print           # One line per epoch goes here
                    ) -> dict:
     "Train one model with the MedMNIST recipe in memory (see above); its record (test metrics of the best-val-AUC epoch) and test probabilities."
-    c, t0 = cfg['classification'], time.time()
     arch = arch or archs(cfg)[0]
+    c, t0 = for_arch(cfg, arch), time.time()   # this classifier's epochs and batch
     dev = torch.device(device) if device is not None else torch.device('cpu'); prec = c['precision'] or cfg['precision'] or get_settings()['precision']
     prec = ('bf16' if bf16_supported(dev) else 'fp32') if prec == 'auto' else prec
     seed_everything(seed)
     (x, y), (xv, yv), (xt, yt) = (load_xy(d, classes, c['size'], channels) for d in (train, val, test))
     net, weights = build_classifier(arch, len(classes), channels, c['pretrained'])
     net = net.to(dev, memory_format=torch.channels_last)
-    opt = torch.optim.Adam(net.parameters(), c['lr'])
+    opt = torch.optim.Adam(net.parameters(), c['lr'], fused=True)   # one kernel for all parameters: 5-15 % of a ResNet step on a CPU
     g, bs = torch.Generator().manual_seed(seed), min(c['batch'], len(x))
     batches = lambda: [b for b in torch.randperm(len(x), generator=g).split(bs) if len(b) > 1]   # a batch of one breaks BatchNorm
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, c['lr'], total_steps=c['epochs'] * max(1, len(x) // bs + (len(x) % bs > 1)))
@@ -343,7 +344,7 @@ def plan_classification(dataset:str, cfg:dict, with_pool:bool=True) -> str:
     if not with_pool: sets = [s for s in sets if s['kind'] == 'original']
     n_sets = len(sets) + (with_pool and c['tstr'] and 'synthetic' not in [s['name'] for s in sets])
     tr = real_items(dataset, 'train', cfg)
-    return (f"classification for {dataset!r}, profile {cfg['profile']!r}: {', '.join(archs(cfg))} ({c['schedule']} recipe, {c['epochs']} epochs, batch {c['batch']}, lr {c['lr']:g}) at {c['size']} px; "
+    return (f"classification for {dataset!r}, profile {cfg['profile']!r}: {arch_recipe(cfg)}, {c['schedule']} recipe, lr {c['lr']:g}, at {c['size']} px; "
             f"{n_sets} training sets x {len(c['seeds'])} seeds x {len(archs(cfg))} models = {n_sets * len(c['seeds']) * len(archs(cfg))} trainings; "
             f"real train {dict(tr.label.value_counts())}, val {len(real_items(dataset, 'val', cfg))}, test {len(real_items(dataset, 'test', cfg))}; "
             f"expected time: {expected_time('classification', cfg['profile'], dataset)}")

@@ -266,7 +266,7 @@ def plan_line(stage:str, # Stage name
         data=lambda: f"images at {cfg['data']['size']} px, " + (f"at most {', '.join(f'{k} {v}' for k, v in lim.items())} per split" if lim else 'every prepared image'),
         gan=lambda: f"one {c['cfg']} per class at {c['resolution']} px, batch {c['batch']}, {c['kimg']:g} kimg " + (f"on top of {c['init']}" if c['init'] else 'from scratch')
                     + f", pool at ψ {c['psi']:g}",
-        classification=lambda: f"{' and '.join(archs(cfg))} at {c['size']} px, {c['schedule']} schedule, up to {c['epochs']} epoch(s), settings {', '.join(map(str, c['settings']))}, seeds {c['seeds']}",
+        classification=lambda: f"{arch_recipe(cfg)} at {c['size']} px, {c['schedule']} schedule, settings {', '.join(map(str, c['settings']))}, seeds {c['seeds']}",
         segmentation=lambda: f"{c['model']}" + (f" ({c['encoder']})" if c['model'] == 'unet' else '') + f" at {c['size']} px, loss {c['loss']}, {c['epochs']} epoch(s) per model, "
                              f"baseline + {c['rounds']} round(s) x {len(c['seeds'])} seed(s), {c['pool_size']} pool images per round",
         fid=lambda: f"up to {c['max_images']} images per side per class, clean-fid mode {c['mode']}",

@@ -14,12 +14,12 @@ import numpy as np
 __all__ = ['SETTINGS_DEFAULTS', 'PATH_KEYS', 'PRECISIONS', 'SECTIONS', 'STAGE_KEYS', 'META_KEYS', 'PROFILES', 'HASH_IGNORE',
            'PIPELINE_BENCH', 'SSGNetError', 'ConfigError', 'find_settings', 'get_settings', 'prepared_dir', 'raw_dir',
            'runs_dir', 'reports_dir', 'env_vars', 'DataConfig', 'GanConfig', 'ClassificationConfig',
-           'SegmentationConfig', 'FidConfig', 'ReportConfig', 'RunConfig', 'parse_setting', 'parse_settings',
-           'check_config', 'default_config', 'resolve_profile', 'resolve_config', 'archs', 'config_hash',
-           'seed_everything', 'get_device', 'bf16_supported', 'setup_torch', 'free_cores', 'autocast', 'atomic_open',
-           'atomic_write', 'write_json', 'read_json', 'CheckpointError', 'file_sha256', 'save_checkpoint',
-           'load_checkpoint', 'RunDir', 'new_run', 'list_runs', 'find_run', 'file_lock', 'interactive', 'progress',
-           'process_pool', 'expected_time', 'finished_run']
+           'SegmentationConfig', 'FidConfig', 'ReportConfig', 'RunConfig', 'parse_setting', 'parse_settings', 'archs',
+           'check_config', 'default_config', 'resolve_profile', 'resolve_config', 'for_arch', 'arch_recipe',
+           'config_hash', 'seed_everything', 'get_device', 'bf16_supported', 'setup_torch', 'free_cores', 'autocast',
+           'atomic_open', 'atomic_write', 'write_json', 'read_json', 'CheckpointError', 'file_sha256',
+           'save_checkpoint', 'load_checkpoint', 'RunDir', 'new_run', 'list_runs', 'find_run', 'file_lock',
+           'interactive', 'progress', 'process_pool', 'expected_time', 'finished_run']
 
 # %% ../nbs/00_core.ipynb #98e25e4d
 class SSGNetError(Exception):
@@ -126,9 +126,10 @@ def _f(default,            # Default value (lists and dicts are copied per insta
        gt=None,            # Exclusive lower bound for numbers
        item=None,          # Type of each list item: 'int', 'float', 'str' or 'setting'
        check=None,         # Extra rule: a function of the value returning an error text or None
-       per_dataset=False): # May be {dataset: value, '*': default}; resolved for the run's dataset
+       per_dataset=False,  # May be {dataset: value, '*': default}; resolved for the run's dataset
+       per_arch=False):    # May be {classifier: value, '*': default}; resolved per classifier (`for_arch`)
     "A configuration field: its default, its meaning and the values it allows."
-    meta = dict(doc=doc, lo=lo, hi=hi, choices=choices, gt=gt, item=item, check=check, per_dataset=per_dataset)
+    meta = dict(doc=doc, lo=lo, hi=hi, choices=choices, gt=gt, item=item, check=check, per_dataset=per_dataset, per_arch=per_arch)
     if isinstance(default, (list, dict)): return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
@@ -188,8 +189,8 @@ class ClassificationConfig:
     "The synthetic-share sweep: real training set enhanced per setting, one model per setting and seed."
     arch:str|list = _f('resnet18', 'timm model name of the classifier, or a list of them (each runs the whole sweep)', item='str')
     size:int = _f(32, 'input size (px)', lo=8)
-    batch:int = _f(16, 'batch size', lo=1)
-    epochs:int = _f(1, 'epochs (at most, for the paper schedule)', lo=1)
+    batch:int|dict = _f(16, 'batch size', lo=1, per_arch=True)
+    epochs:int|dict = _f(1, 'epochs (at most, for the paper schedule)', lo=1, per_arch=True)
     schedule:str = _f('fine_tune', 'training recipe: paper (frozen ImageNet body), fine_tune (fastai), medmnist (in memory, from scratch)', choices=('paper', 'fine_tune', 'medmnist'))
     lr:float = _f(2e-3, 'learning rate', gt=0)
     settings:list = _f(['original', 'balanced', 0.2], "training sets: original, balanced, synthetic or an extra share (0.2, '+20%')", item='setting')
@@ -288,7 +289,7 @@ def _kinds(f) -> list:
 
 def _allowed(f, kinds=None) -> str:
     "What field `f` allows, in words."
-    m, kinds = f.metadata, [k for k in kinds or _kinds(f) if not (f.metadata['per_dataset'] and k == 'dict')]
+    m, kinds = f.metadata, [k for k in kinds or _kinds(f) if not ((f.metadata['per_dataset'] or f.metadata['per_arch']) and k == 'dict')]
     if m['choices']: s = 'one of ' + ', '.join(map(str, m['choices']))
     else:
         s = ' or '.join(_NAMES[k] for k in kinds if k in _NAMES)
@@ -296,6 +297,7 @@ def _allowed(f, kinds=None) -> str:
         if m['lo'] is not None and m['hi'] is not None: s += f" from {m['lo']} to {m['hi']}"
         else: s += ''.join(f' {op} {m[k]}' for k, op in (('lo', '>='), ('gt', '>'), ('hi', '<=')) if m[k] is not None)
     if m['per_dataset']: s += ", or {dataset: value, '*': default}"
+    if m['per_arch']: s += ", or {classifier: value, '*': default}"
     return s + (', or None' if 'None' in kinds else '')
 
 def _setting_ok(v) -> bool:
@@ -307,7 +309,7 @@ def _check_value(key:str, v, f, kinds=None):
     "`v` checked against field `f` (an integral float of an int field becomes an int); one-line `ConfigError` naming `key` otherwise."
     m, kinds, v0 = f.metadata, kinds or _kinds(f), v
     def bad(want=None): raise ConfigError(f"{key} = {v0!r} is not allowed: expected {want or _allowed(f, kinds)} ({m['doc']})")
-    if m['per_dataset'] and isinstance(v, dict):
+    if (m['per_dataset'] or m['per_arch']) and isinstance(v, dict):
         sub = [k for k in kinds if k != 'dict']
         return {d: _check_value(f'{key}[{d!r}]', x, f, sub) for d, x in v.items()}
     if v is None: return v if 'None' in kinds else bad()
@@ -330,6 +332,11 @@ def _check_value(key:str, v, f, kinds=None):
 _KINDS = dict(str=str, list=list, dict=dict)
 META_KEYS = ('profile', 'dataset', 'stage')
 
+def archs(cfg:dict) -> list:
+    "The classifiers of the sweep: `classification.arch` as a list."
+    a = cfg['classification']['arch']
+    return [a] if isinstance(a, str) else list(a)
+
 def check_config(cfg:dict # A configuration: run-wide fields, one dict per section, and optionally profile/dataset/stage
                 ) -> dict:
     "`cfg` with every field checked against its declaration; the first unknown key or wrong value raises a one-line `ConfigError`."
@@ -341,6 +348,9 @@ def check_config(cfg:dict # A configuration: run-wide fields, one dict per secti
         if unknown := sorted(set(d) - set(names)): raise ConfigError(f"unknown parameter {sec}.{unknown[0]}; known in {sec}: {', '.join(names)}")
         if missing := [n for n in names if n not in d]: raise ConfigError(f"{sec}.{missing[0]} is missing from the configuration")
         out[sec] = {f.name: _check_value(f'{sec}.{f.name}', d[f.name], f) for f in dataclasses.fields(cls)}
+        for f in dataclasses.fields(cls):   # a per-classifier value needs an entry (or '*') for every classifier of the sweep
+            if f.metadata['per_arch'] and isinstance(v := out[sec][f.name], dict) and (miss := [a for a in archs(out) if a not in v and '*' not in v]):
+                raise ConfigError(f"{sec}.{f.name} = {v!r} has no value for classifier {miss[0]!r}: add {miss[0]!r} or a '*' default")
     return dict(out, **{k: cfg[k] for k in META_KEYS if k in cfg})
 
 def default_config() -> dict:
@@ -369,7 +379,7 @@ _CPU = _merge(default_config(), dict(
     data=dict(size=32, limit=None),
     gan=dict(resolution=32, z_dim=64, w_dim=64, cbase=4096, cmax=64, batch=16, gamma=1.0, ada_kimg=20, tick_kimg=1, snap=2, keep_snapshots=1000,
              kimg={'breastmnist': 0, '*': 5}, init={'breastmnist': 'assets/breastmnist/gan/{label}.pt'}, pool_per_class=None, pool_total=1000),
-    classification=dict(arch=['resnet18', 'resnet50'], size=28, batch=128, epochs=15, schedule='medmnist', lr=1e-3, pretrained=False, precision='bf16',
+    classification=dict(arch=['resnet18', 'resnet50'], size=28, batch={'resnet50': 64, '*': 128}, epochs={'resnet50': 8, '*': 15}, schedule='medmnist', lr=1e-3, pretrained=False, precision='bf16',
                         settings=['original', 'balanced', 0.2, 0.5, 1.0], seeds=[0, 1, 2, 3, 4]),
     segmentation=dict(encoder='regnetx_002', size=64, batch=16, epochs=10, rounds=2, pool_size=500, seeds=[0]),
     fid=dict(max_images=1000, domain_steps=1000)))
@@ -439,10 +449,21 @@ def resolve_config(profile:str=None,    # Profile name, 'auto', or None (the `pr
         raise ConfigError(f"gan.kimg = 0 trains nothing, and profile {profile!r} has no gan.init checkpoint for {dataset!r}: pass -p gan.kimg=<thousands of images> to train the generators, or -p gan.init=<checkpoint>")
     return cfg
 
-def archs(cfg:dict) -> list:
-    "The classifiers of the sweep: `classification.arch` as a list."
-    a = cfg['classification']['arch']
-    return [a] if isinstance(a, str) else list(a)
+def for_arch(cfg:dict, # Resolved configuration
+             arch:str  # One classifier of the sweep
+            ) -> dict:
+    "The `classification` section as classifier `arch` trains with it: per-classifier fields ({arch: value, '*': default}) resolved."
+    c = dict(cfg['classification'])
+    for f in dataclasses.fields(ClassificationConfig):
+        if f.metadata['per_arch'] and isinstance(v := c[f.name], dict): c[f.name] = v.get(arch, v.get('*'))
+    return c
+
+def arch_recipe(cfg:dict) -> str:
+    "The classifiers with their epochs and batch, in words (one clause when they share them)."
+    cs = {a: for_arch(cfg, a) for a in archs(cfg)}
+    if len({(c['epochs'], c['batch']) for c in cs.values()}) == 1:
+        c = next(iter(cs.values())); return f"{' and '.join(cs)} (up to {c['epochs']} epoch(s), batch {c['batch']})"
+    return ' and '.join(f"{a} (up to {c['epochs']} epoch(s), batch {c['batch']})" for a, c in cs.items())
 
 # %% ../nbs/00_core.ipynb #a15fa5cc
 HASH_IGNORE = ('force', 'stage', 'run_id', 'run_dir')

@@ -307,9 +307,16 @@ def distance_curve(dataset:str,     # dataset name
     cache, rows = run.path/'curve.jsonl', []
     sid = space_id(space)
     have = {(r['snapshot'], r.get('space_id'), r['n_fake']): r for r in map(json.loads, cache.read_text().splitlines())} if cache.is_file() else {}
-    real = None
+    real, s = None, run.summary or {}
+    shipped = shipped_curve(run) if s.get('init') else None
     for snap in snapshots(run.path):
-        key = (snap.name, sid, n)
+        key, kimg = (snap.name, sid, n), int(SNAP_RE.search(snap.name).group(1)) / 1000
+        if key not in have and shipped is not None and 'space_id' in shipped and abs(kimg - s.get('start_kimg', -1)) < 1e-9:
+            # the starting checkpoint itself (an adopted one): its row of the shipped curve, same feature space and sample count
+            m = shipped[np.isclose(shipped.kimg, kimg) & (shipped.space_id == sid) & (shipped.n_fake == n)]
+            if len(m):
+                have[key] = dict(json.loads(m.iloc[[-1]].to_json(orient='records'))[0], snapshot=snap.name)
+                with open(cache, 'a') as f: f.write(json.dumps(have[key]) + '\n')
         if key not in have:
             from ssgnet_nb.fid import frechet
             if real is None: real = _features(class_images(dataset, label, cfg), space)
@@ -398,10 +405,12 @@ def ship_checkpoint(run:RunDir,     # a finished (or stopped) GAN run of one cla
     label = json.loads(sd.get('meta') or '{}').get('label') or run.path.parent.name
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
     # a run continued from a shipped checkpoint (gan.init) carries that checkpoint's history on: its curve and training time
-    start = init_checkpoint(run.config, label) if (run.config.get('gan') or {}).get('init') else None
-    hist_f, prev_f = (start.with_suffix('.curve.csv'), start.with_suffix('.json')) if start is not None else (None, None)
-    hist = pd.read_csv(hist_f) if hist_f is not None and hist_f.is_file() else None
+    s = run.summary or {}   # where the run started, as it recorded it (its config.json holds the starting checkpoint's hash only)
+    start = Path(s['init']) if s.get('init') else None
+    prev_f = start.with_suffix('.json') if start is not None else None
     prev = read_json(prev_f) if prev_f is not None and prev_f.is_file() else {}
+    if prev and prev.get('sha256') != s.get('init_sha256'): prev = {}   # that file has been replaced since: its history is not this run's
+    hist = pd.read_csv(start.with_suffix('.curve.csv')) if prev and start.with_suffix('.curve.csv').is_file() else None
     out = dest/f'{label}.pt'
     atomic_write(out, snap.read_bytes()); h = file_sha256(out); atomic_write(Path(str(out) + '.sha256'), f'{h}  {out.name}\n')
     m = [r for r in run.metrics() if r.get('nimg', 0) <= int(sd['cur_nimg'])]
@@ -436,8 +445,10 @@ def describe_training(run:RunDir) -> str:
 def shipped_curve(run:RunDir) -> pd.DataFrame|None:
     "The training curve shipped beside the `gan.init` checkpoint a run started from (`<class>.curve.csv`), or None."
     s = run.summary or {}
-    f = Path(s['init']).with_suffix('.curve.csv') if s.get('init') else None
-    return pd.read_csv(f) if f is not None and f.is_file() else None
+    if not s.get('init'): return None
+    f, j = Path(s['init']).with_suffix('.curve.csv'), Path(s['init']).with_suffix('.json')
+    if j.is_file() and read_json(j).get('sha256') not in (None, s.get('init_sha256')): return None   # replaced since the run started: not its history
+    return pd.read_csv(f) if f.is_file() else None
 
 def _shown(p) -> str:
     "A path as users should read it: relative to the project folder when inside it."

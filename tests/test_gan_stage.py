@@ -184,6 +184,27 @@ def test_demo_profile_starts_from_the_shipped_checkpoints():
         mk = re.search(rf'^DEMO_GAN_KIMG_{c} \?= ([0-9.]+)$', (ROOT/'Makefile').read_text(), re.M)   # `make demo-checkpoints` remakes this one
         assert mk and float(mk.group(1)) == j['kimg'] and f'"gan.kimg": {j["kimg"]:g}' in j['command'], (c, j['command'])
 
+def test_breastmnist_shipped_generators_say_how_they_were_made():
+    "The cpu profile's BreastMNIST checkpoints: hash, architecture and class agree; kimg, command and history match `make breastmnist-checkpoints`; the curve reaches the shipped kimg."
+    from ssgnet_nb.stylegan3.training import init_state
+    from ssgnet_nb.core import read_json
+    cfg = resolve_config('cpu', 'gan', dataset='breastmnist')
+    mk = (ROOT/'Makefile').read_text()
+    first = float(re.search(r'^BREASTMNIST_GAN_KIMG \?= ([0-9.]+)$', mk, re.M).group(1))
+    more = dict((c, float(k)) for c, k in re.findall(r'(\w+):([0-9.]+)', re.search(r'^BREASTMNIST_MORE_KIMG \?=(.*)$', mk, re.M).group(1)))
+    for c in ('malignant', 'normal_benign'):
+        p = gan.init_checkpoint(cfg, c)
+        sd = init_state(p, gan_config(cfg['gan']), 1, dict(dataset='breastmnist', label=c))   # hash checked, architecture and class agree
+        j = read_json(p.with_suffix('.json'))
+        assert j['sha256'] == file_sha256(p) and j['label'] == c and j['kimg'] == int(sd['cur_nimg']) / 1000
+        assert abs(j['kimg'] - first - more.get(c, 0)) < 1e-6, (c, j['kimg'], first, more)
+        head = j.get('continued_from') or j                 # the from-scratch part
+        assert '"gan.init": null' in head['command'] and f'"gan.kimg": {first:g}' in head['command'] and head['kimg'] == first
+        if c in more: assert f'"gan.kimg": {more[c]:g}' in j['command'] and '"gan.init": "assets/breastmnist/gan/{label}.pt"' in j['command']
+        else: assert j.get('continued_from') is None
+        cv = pd.read_csv(p.with_suffix('.curve.csv'))
+        assert cv.kimg.max() == j['kimg'] and cv.space_id.nunique() == 1 and cv.kimg.is_monotonic_increasing
+
 def test_gan_module_command_line_ships_checkpoints(env, tmp_path):
     "`python -m ssgnet_nb.gan ... --ship DIR` trains (or reuses) each class and ships its checkpoint with the command itself recorded."
     dest = tmp_path/'assets'
