@@ -21,10 +21,11 @@ from .weights import WEIGHTS, WeightFileError, find_weight_file, ensure_weight, 
 
 # %% auto #0
 __all__ = ['INCEPTION_FILE', 'FID_MODES', 'InceptionMissing', 'inception_path', 'inception_hint', 'FeatureSpace', 'kid_name',
-           'TorchScriptInception', 'inception_space', 'DomainNet', 'train_domain_net', 'domain_space', 'feature_space',
-           'image_files', 'folder_features', 'frechet', 'kid', 'stats_features', 'stats_space', 'degraded_copy',
-           'class_distance', 'fid_table', 'metric_definitions', 'class_grid', 'snapshot_curve', 'plot_curve',
-           'pool_class_folder', 'gan_training_curve', 'run_fid', 'FidResult', 'fid_headline', 'read_fid', 'fid_plan']
+           'kid_scale', 'kid_label', 'TorchScriptInception', 'inception_space', 'DomainNet', 'train_domain_net',
+           'domain_space', 'feature_space', 'image_files', 'folder_features', 'frechet', 'kid', 'stats_features',
+           'stats_space', 'degraded_copy', 'class_distance', 'fid_table', 'metric_definitions', 'class_grid',
+           'snapshot_curve', 'plot_curve', 'pool_class_folder', 'gan_training_curve', 'run_fid', 'FidResult',
+           'fid_headline', 'read_fid', 'fid_plan']
 
 # %% ../nbs/05_fid.ipynb #e36af84b
 INCEPTION_FILE = WEIGHTS['inception'].file   # 'inception-2015-12-05.pt': its name, URL and checksum policy live in the weight registry
@@ -78,6 +79,14 @@ class FeatureSpace:
 def kid_name(metric:str) -> str:
     "The name of the kernel distance beside a Fréchet metric: KID beside FID, 'domain KD' beside 'domain FD'."
     return 'KID' if metric == 'FID' else metric.replace('FD', 'KD')
+
+def kid_scale(metric:str) -> float:
+    "The factor a kernel distance is shown with: Inception KID ×10³ by convention (values near 10⁻³); a domain network's KD as it is (order 1-100)."
+    return 1e3 if metric == 'FID' else 1.0
+
+def kid_label(metric:str) -> str:
+    "The kernel distance's name as shown, with its factor: 'KID ×10³' or 'domain KD'."
+    return kid_name(metric) + (' ×10³' if kid_scale(metric) != 1 else '')
 
 class TorchScriptInception(nn.Module):
     "clean-fid's TorchScript Inception-v3 (pool3, 2048-d) read from a local file by `load_weight_file` (`WeightFileError` for a bad one); `resize_inside` for `legacy_tensorflow`."
@@ -291,17 +300,17 @@ def class_distance(real:Path,          # Folder of the class's real training ima
 def fid_table(rows:list,      # dicts from `class_distance`, each with `dataset` and `class`
               digits:int=2    # Rounding of the Fréchet value
              ) -> pd.DataFrame:
-    "T5-style table: Dataset, Class, <metric> (N real vs N synthetic), KID ×10³, mode, feature space, note."
+    "T5-style table: Dataset, Class, <metric> (N real vs N synthetic), KID ×10³ (a domain KD as it is), mode, feature space, note."
     if not rows: return pd.DataFrame()
     m, km = rows[0]['metric'], rows[0]['kid_metric']
     fmt = lambda v: '—' if v is None else f'{v:.3g}' if 0 < abs(v) < 0.1 else f'{v:.{digits}f}'   # small values keep 3 significant digits
-    return pd.DataFrame([{'Dataset': r['dataset'], 'Class': r['class'], m: fmt(r['value']), f'{km} ×10³': fmt(1e3 * r['kid']),
+    return pd.DataFrame([{'Dataset': r['dataset'], 'Class': r['class'], m: fmt(r['value']), kid_label(m): fmt(kid_scale(m) * r['kid']),
                           'N real': r['n_real'], 'N synthetic': r['n_fake'], 'mode': r['mode'], 'features': r['network'], 'note': r['note']} for r in rows])
 
 def metric_definitions(space:FeatureSpace) -> pd.DataFrame:
     "The definition of each reported number, for printing next to the table."
     fd = 'Fréchet distance ‖μr−μf‖² + Tr(Σr+Σf−2(ΣrΣf)^½) between Gaussians fitted to the features of real and synthetic images (clean-fid frechet_distance)'
-    kd = 'unbiased squared MMD with kernel (xᵀy/d+1)³, mean over 100 random subsets (clean-fid kernel_distance), shown ×10³'
+    kd = 'unbiased squared MMD with kernel (xᵀy/d+1)³, mean over 100 random subsets (clean-fid kernel_distance), ' + ('shown ×10³' if kid_scale(space.metric) != 1 else 'shown as it is (a domain network gives values of order 1-100)')
     what = f'{space.network}, d={space.dims}, mode {space.mode}: {FID_MODES.get(space.mode, "")}' if space.metric == 'FID' else \
            f'{space.network}, d={space.dims}; images resized to {space.size} px by PIL bicubic. NOT FID: not comparable with any published FID'
     return pd.DataFrame([dict(metric=space.metric, definition=f'{fd}; features: {what}'), dict(metric=space.kid_name, definition=f'{kd}; same features')])
@@ -336,7 +345,7 @@ def plot_curve(df:pd.DataFrame,        # `snapshot_curve` rows (optionally a `cl
     fig, ax = plt.subplots(figsize=(4.8, 3))
     for c, g in (df.groupby('class') if 'class' in df else [('', df)]):
         g = g.sort_values('kimg'); use_fd = g['value'].notna().all()
-        y, lab = (g['value'], g['metric'].iloc[0]) if use_fd else (1e3*g['kid'], (g['kid_metric'].iloc[0] if 'kid_metric' in g else kid_name(g['metric'].iloc[0])) + ' ×10³')
+        y, lab = (g['value'], g['metric'].iloc[0]) if use_fd else (kid_scale(g['metric'].iloc[0]) * g['kid'], kid_label(g['metric'].iloc[0]))
         ax.plot(g['kimg'], y, marker='o', label=f"{c} {lab} (N={g['n_real'].iloc[0]})".strip())
     ax.set_xlabel('kimg (thousands of real images shown)'); ax.set_ylabel('distance to the real class'); ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9); fig.tight_layout()
@@ -393,7 +402,7 @@ def run_fid(dataset:str,      # Dataset
             if psi != '1': r['note'] = f"synthetic images sampled at truncation ψ {psi}" + ('; ' + r['note'] if r['note'] else '')
             rows.append(r); run.metric(kind='class', **r)
             v = '—' if r['value'] is None else f"{r['value']:.3f}"
-            title = f"{dataset} / {c}: {r['metric']} = {v}, {r['kid_metric']} = {1e3*r['kid']:.2f}×10⁻³\n(N = {r['n_real']} real vs {r['n_fake']} synthetic{f' at ψ {psi}' if psi != '1' else ''}, {r['mode']}), run {run.name}"
+            title = f"{dataset} / {c}: {r['metric']} = {v}, {kid_label(r['metric'])} = {kid_scale(r['metric'])*r['kid']:.2f}\n(N = {r['n_real']} real vs {r['n_fake']} synthetic{f' at ψ {psi}' if psi != '1' else ''}, {r['mode']}), run {run.name}"
             fig = class_grid(real_c, fake_c, title); fig.savefig(run/f'grid_{c}.png', dpi=100); plt.close(fig)
             if r['note']: run.log(f"note ({c}): {r['note']}")
     atomic_write(run/'distances.csv', pd.DataFrame(rows).to_csv(index=False, lineterminator='\n'))
@@ -427,7 +436,7 @@ class FidResult:
 
 def fid_headline(dist:pd.DataFrame # `distances.csv` rows
                 ) -> list:
-    "Per class: the Fréchet value (FID, or the labelled domain FD) or, where N ≤ d refuses it, KID ×10³; each with N and its definition."
+    "Per class: the Fréchet value (FID, or the labelled domain FD) or, where N ≤ d refuses it, the kernel distance (KID ×10³, a domain KD as it is); each with N and its definition."
     out = []
     for r in dist.to_dict('records'):
         n = f"N = {r['n_real']} real training images vs {r['n_fake']} synthetic images of the class"
@@ -435,7 +444,7 @@ def fid_headline(dist:pd.DataFrame # `distances.csv` rows
                 f"{r['metric']}: Fréchet distance in the features of {r['network']}; NOT FID, comparable only with the same network")
         note = f"{n}; lower = closer to the real images" + (f"; {r['note']}" if isinstance(r['note'], str) and r['note'] else '')
         if pd.notna(r['value']): out.append(dict(metric=f"{r['metric']} {r['class']}", value=float(r['value']), lo=None, hi=None, unit='', note=f"{what}; {note}"))
-        else: out.append(dict(metric=f"{r['kid_metric']} {r['class']}", value=1e3*float(r['kid']), lo=None, hi=None, unit='×10⁻³',
+        else: out.append(dict(metric=f"{r['kid_metric']} {r['class']}", value=kid_scale(r['metric'])*float(r['kid']), lo=None, hi=None, unit='×10⁻³' if kid_scale(r['metric']) != 1 else '',
                               note=f"kernel distance (unbiased squared MMD, cubic kernel) in the features of {r['network']}" +
                                    ("" if r['metric'] == 'FID' else "; NOT KID, comparable only with the same network") + f"; {note}"))
     return out

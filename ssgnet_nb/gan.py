@@ -335,12 +335,13 @@ def plot_distance_curve(df:pd.DataFrame,  # `distance_curve` rows of one or more
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(1, 2, figsize=(10, 3))
     m = df.metric.iloc[0] if len(df) else 'FD'
-    k = 1e3 if m == 'FID' else 1   # Inception KID is conventionally shown x10^3; the domain network's KD is of order 1-100 as it is
+    from ssgnet_nb.fid import kid_scale, kid_label
+    k = kid_scale(m)   # Inception KID ×10³ by convention; the domain network's KD as it is
     for (c, src), g in df.groupby(['class', df.get('source', pd.Series('this run', index=df.index))], sort=False):
         g = g.sort_values('kimg'); ls = '--' if src != 'this run' else '-'
         if g['value'].notna().any(): axs[0].plot(g.kimg, g['value'], ls, marker='o', ms=3, label=f'{c} ({src})')
         axs[1].errorbar(g.kimg, k * g.kid, yerr=k * g.kid_std, fmt=ls, marker='o', ms=3, capsize=2, label=f'{c} ({src})')
-    for a, t in zip(axs, [f'{m} to the real class', f"{'KID ×10³' if m == 'FID' else 'domain KD'} (mean ± sd over subsets)"]): a.set_title(t, fontsize=9); a.set_xlabel('kimg'); a.legend(fontsize=7)
+    for a, t in zip(axs, [f'{m} to the real class', f"{kid_label(m)} (mean ± sd over subsets)"]): a.set_title(t, fontsize=9); a.set_xlabel('kimg'); a.legend(fontsize=7)
     if title: fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
@@ -438,7 +439,10 @@ def describe_training(run:RunDir) -> str:
     if there is None or abs(there - start) > 1e-9: what[0] += f"; counter {'reset to 0' if start == 0 else f'set to {start:g} kimg'}"
     if (side := init.with_suffix('.json')).is_file():
         j = read_json(side)
-        what.append(f"{j['train_seconds']/60:.0f} min at {j['img_s']:.2f} img/s on the machine that made it, commit {j.get('commit')}; reproduce with `{j['command']}`")
+        if cf := j.get('continued_from'):   # made in two parts: from scratch, then continued from that checkpoint
+            what.append(f"{j['train_seconds']/60:.0f} min in all on the machine that made it, the last part at {j['img_s']:.2f} img/s, commit {j.get('commit')}; "
+                        f"reproduce with `{cf['command']}`, then `{j['command']}`")
+        else: what.append(f"{j['train_seconds']/60:.0f} min at {j['img_s']:.2f} img/s on the machine that made it, commit {j.get('commit')}; reproduce with `{j['command']}`")
     more = f"then trained {kimg - start:g} kimg more in this run ({s.get('seconds', 0):.0f} s)" if kimg > start else "used as it is (gan.kimg = 0)"
     return f"started from {_shown(init)} ({'; '.join(what)}), {more}"
 

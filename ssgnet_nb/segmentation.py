@@ -693,7 +693,7 @@ def run_segmentation(dataset:str,      # Dataset with masks
     pl = pool_images(pool, s['size'], s['pool_size'], cfg['seed']) if pool is not None else None
     run = new_run(cfg, 'segmentation', tag=f"{s['model']}-{s['loss']}")
     env = setup_torch(precision=cfg['precision'])
-    run.log(f"run {run.path}: {dataset}, profile {cfg['profile']}, device {env['device']}, precision {env['precision']}, pool {used} images")
+    run.log(f"run {run.path}: {dataset}, profile {cfg['profile']}, device {env['device']} ({env['threads']} thread(s)), precision {env['precision']}, pool {used} images")
     t0, recs = time.time(), []
     for seed in s['seeds']:
         recs += run_seed(cfg, seed, real, pl, run.path/f'seed_{seed}', run, env['device'], env['precision'])

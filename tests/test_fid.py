@@ -73,7 +73,7 @@ def test_missing_weights_message_and_fallback(env, tmp_path):
     assert (sp.metric, sp.kid_name, sp.dims) == ('domain FD', 'domain KD', 16) and 'DomainNet' in sp.network
     r = dict(dist(env/'real', F.degraded_copy(env/'real', tmp_path/'f', blur=2), sp), dataset='demo', **{'class': 'lesion'})
     t = F.fid_table([r])
-    assert 'domain FD' in t.columns and 'domain KD ×10³' in t.columns and not any('FID' in c or c.startswith('KID') for c in t.columns)
+    assert 'domain FD' in t.columns and 'domain KD' in t.columns and not any('FID' in c or c.startswith('KID') for c in t.columns)
     assert 'NOT FID' in F.metric_definitions(sp).definition.iloc[0]
     cfg['fid'].update(fallback=False)
     with pytest.raises(F.InceptionMissing, match='inception-2015-12-05'): F.feature_space('demo', cfg, 'cpu')
@@ -157,15 +157,15 @@ def test_run_fid_measures_the_pool_table(stage, tmp_path):
     for c in d.index:   # the synthetic side is exactly the class's rows of the table (equal N: the smaller side)
         n_real = len(F.image_files(F.class_folder('demo', c, 32, 'train', limit=cfg['data']['limit'], task=F.label_task('demo'))))
         assert d.loc[c, 'n_fake'] == d.loc[c, 'n_real'] == min(pool.sizes[c], n_real, cfg['fid']['max_images'])
-    assert list(res.table.columns[:4]) == ['Dataset', 'Class', 'domain FD', 'domain KD ×10³'] and len(res.table) == 2
+    assert list(res.table.columns[:4]) == ['Dataset', 'Class', 'domain FD', 'domain KD'] and len(res.table) == 2
     assert list(res.definitions.metric) == ['domain FD', 'domain KD'] and 'NOT FID' in res.definitions.definition[0]
     assert sorted(res.figures) == ['grid_lesion', 'grid_normal'] and res.thumbnail == run.path/'grid_lesion.png'
     for p in res.figures.values(): assert p.read_bytes()[:4] == b'\x89PNG'
     assert res.curve is None and 'no finished GAN stage run' in res.curve_note
-    for h, (c, r) in zip(res.headline, d.iterrows()):   # one number per class: the Fréchet value, or KID x 10^3 where N <= d refuses it
+    for h, (c, r) in zip(res.headline, d.iterrows()):   # one number per class: the Fréchet value, or the kernel distance where N <= d refuses it
         fd = pd.notna(r['value'])
-        assert h['metric'] == (f'domain FD {c}' if fd else f'domain KD {c}') and h['unit'] == ('' if fd else '×10⁻³')
-        assert h['value'] == pytest.approx(r['value'] if fd else 1e3*r['kid']) and (h['lo'], h['hi']) == (None, None)
+        assert h['metric'] == (f'domain FD {c}' if fd else f'domain KD {c}') and h['unit'] == ''   # a domain KD is shown as it is
+        assert h['value'] == pytest.approx(r['value'] if fd else r['kid']) and (h['lo'], h['hi']) == (None, None)
         assert ('NOT FID' if fd else 'NOT KID') in h['note'] and f"N = {r['n_real']} real training images vs {r['n_fake']} synthetic" in h['note']
     assert F.run_fid('demo', cfg, pool).path == run.path                   # same configuration and pool: reused
     again = F.read_fid(F.run_fid('demo', cfg, pool, force=True))          # recomputed: the same numbers
