@@ -23,10 +23,10 @@ def machine() -> str:
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
     return f"{cpu}, {os.cpu_count()} cores{mem}{gpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
-def write_section(name: str, body: str, title: str = None):
-    "Replace (or append) the section `name` of BENCHMARKS.md with `body` (markdown)."
+def write_section(name: str, body: str, title: str = None, script: str = None):
+    "Replace (or append) the section `name` of BENCHMARKS.md with `body` (markdown); `script`: the command that wrote it (default bench/<name>.py)."
     stamp = datetime.datetime.now().strftime('%Y-%m-%d %H:%M')
-    block = f"<!-- bench:{name} -->\n## {title or name}\n\n_Measured {stamp} by `bench/{name}.py` on: {machine()}._\n\n{body.strip()}\n<!-- /bench:{name} -->"
+    block = f"<!-- bench:{name} -->\n## {title or name}\n\n_Measured {stamp} by `{script or f'bench/{name}.py'}` on: {machine()}._\n\n{body.strip()}\n<!-- /bench:{name} -->"
     txt = BENCH_MD.read_text() if BENCH_MD.exists() else "# Benchmarks\n\nEvery table below is written by a script in `bench/` (`make bench` runs them all); each names the machine it ran on.\n"
     pat = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
     txt = pat.sub(lambda m: block, txt) if pat.search(txt) else txt.rstrip() + "\n\n" + block + "\n"

@@ -45,7 +45,7 @@ def stage_threads(clone: Path, dataset: str) -> list:
     out = []
     for f in sorted((clone/'runs'/dataset).rglob('log.txt')):
         for line in f.read_text(errors='replace').splitlines():
-            if m := re.search(r'(\d+ models in \d+ process\(es\) x \d+ thread|device \S+ \(\d+ thread\(s\)|training \d+ class generators in \d+ processes x \d+ thread)', line):
+            if m := re.search(r'(\d+ models in \d+ process\(es\) x \d+ thread|device \S+ \(\d+ thread\(s\)\)|training \d+ class generators in \d+ processes x \d+ thread)', line):
                 out.append(f"{f.parent.parent.name if f.parent.parent.name != dataset else ''}/{f.parent.name.split('-')[1] if '-' in f.parent.name else f.parent.name}: {m.group(1)}")
     return out
 
@@ -79,7 +79,7 @@ def main(dataset='demo', profile='demo', name='bench_demo', target=600., title='
             + (f" {a.load} competing process(es) ran throughout, each one thread busy with 512x512 matrix products (`BUSY` in the script). "
                f"Threads per stage process (`num_threads = auto`: the cores not busy when the stage starts): "
                + ('; '.join(stage_threads(clone, dataset)) or 'not recorded') + '.' if a.load else ''))
-    write_section(name, body, title)
+    write_section(name, body, title, script=command.replace('python ', '', 1) + (f' --load {a.load}' if a.load else ''))
     if after is not None and rc == 0: after(clone)
     if a.keep: print(f"kept: {clone}/reports/{dataset}/index.html")
     else: shutil.rmtree(tmp, ignore_errors=True)

@@ -262,7 +262,7 @@ itself; `no-prepad`: bfloat16 convolutions with their `k-1` padding instead of a
 [1,3,3,1] depthwise blur in bfloat16. {setup}
 {note}"""
         if a.no_write: print(body)
-        else: write_section('bench_official_levers', body, title='StyleGAN3 training step: what each lever of the CPU path gains')
+        else: write_section('bench_official_levers', body, title='StyleGAN3 training step: what each lever of the CPU path gains', script='bench/bench_official.py --levers')
         return
     body = md_table(rows, list(rows[0])) + f"""
 

@@ -346,7 +346,7 @@ def plan_classification(dataset:str, cfg:dict, with_pool:bool=True) -> str:
     tr = real_items(dataset, 'train', cfg)
     return (f"classification for {dataset!r}, profile {cfg['profile']!r}: {arch_recipe(cfg)}, {c['schedule']} recipe, lr {c['lr']:g}, at {c['size']} px; "
             f"{n_sets} training sets x {len(c['seeds'])} seeds x {len(archs(cfg))} models = {n_sets * len(c['seeds']) * len(archs(cfg))} trainings; "
-            f"real train {dict(tr.label.value_counts())}, val {len(real_items(dataset, 'val', cfg))}, test {len(real_items(dataset, 'test', cfg))}; "
+            f"real train {({k: int(v) for k, v in tr.label.value_counts().items()})}, val {len(real_items(dataset, 'val', cfg))}, test {len(real_items(dataset, 'test', cfg))}; "
             f"expected time: {expected_time('classification', cfg['profile'], dataset)}")
 
 # %% ../nbs/03_classification.ipynb #01fdfc30

@@ -369,7 +369,7 @@ def _merge(base:dict, delta:dict) -> dict:
 _DEMO = _merge(default_config(), dict(
     auto_upstream=False,
     data=dict(size=64, limit=None),
-    gan=dict(resolution=64, z_dim=64, w_dim=64, cbase=2048, cmax=64, batch=8, kimg=0.2, tick_kimg=0.05, snap=1, pool_per_class=100, pool_total=200,
+    gan=dict(resolution=64, z_dim=64, w_dim=64, cbase=2048, cmax=64, batch=8, kimg=0.2, tick_kimg=0.05, snap=1, pool_per_class=None, pool_total=200,
              ada_kimg=10, init={'demo': 'assets/demo/gan/{label}.pt'}, psi=0.9),
     classification=dict(arch='resnet10t', size=64, batch=32, epochs=8, lr=1e-2, settings=['original', 'balanced', 0.2, 0.5], seeds=[0, 1, 2]),
     segmentation=dict(encoder='regnetx_002', size=64, batch=16, epochs=6, rounds=2, pool_size=200, seeds=[0]),

@@ -191,7 +191,8 @@ def train_all(dataset:str,      # dataset name
     classes = list(get_dataset(dataset).classes)
     jobs = jobs or class_jobs(cfg, len(classes), kw.get('device'))
     todo = [c for c in classes if kw.get('force') or class_run(dataset, c, cfg) is None]
-    if jobs <= 1 or len(todo) <= 1: return {c: train_class(dataset, c, cfg, **kw) for c in classes}
+    if jobs <= 1 or len(todo) <= 1 or gan_config(cfg['gan'])['kimg'] == 0:   # kimg 0 adopts the starting checkpoints: a copy each, no worker needed
+        return {c: train_class(dataset, c, cfg, **kw) for c in classes}
     import concurrent.futures as cf
     from ssgnet_nb.gan import _train_class_job as job   # by module path: a notebook's own __main__ cannot be imported by spawned workers
     threads = max(1, torch.get_num_threads() // jobs)

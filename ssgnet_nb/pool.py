@@ -127,8 +127,14 @@ def pool_problem(dataset:str, cfg:dict, min_per_class=None) -> str|None:
     if meta.get('key') != pool_key(dataset, cfg): return f"the pool in {out} was made under another configuration (profile {meta.get('profile')!r}, ψ {meta.get('psi')})"
     try: p = read_pool(out, dataset)
     except PoolError as e: return str(e)
-    for c, n in pool_sizes(dataset, cfg, min_per_class).items():
-        if p.sizes.get(c, 0) < n: return f'class {c!r} has {p.sizes.get(c, 0)} pool images, {n} needed'
+    base, need = pool_sizes(dataset, cfg), pool_sizes(dataset, cfg, min_per_class)
+    for c, n in need.items():
+        if p.sizes.get(c, 0) < n:
+            why = f'class {c!r} has {p.sizes.get(c, 0)} pool images, {n} needed'
+            if base[c] < n and cfg['gan']['pool_per_class']:   # the GAN stage would make the same too-small pool again
+                why += (f" (gan.pool_per_class = {cfg['gan']['pool_per_class']} makes fewer than this stage draws: pass -p gan.pool_per_class={max(need.values())} "
+                        f"to the GAN stage, or set it to None to size the pool from the classification sweep)")
+            return why
     return None
 
 def find_pool(dataset:str, cfg:dict, min_per_class=None) -> Pool:
