@@ -605,9 +605,9 @@ def conclusions(r:ClassificationResult, # `read_classification` output
     out, n_comp, n_sig = [], 0, 0
     for a in r.results.arch.unique():
         st = r.stats[r.stats.arch == a].set_index(['setting', 'metric'])
-        o = st.loc[('original', 'acc')]
+        o, bc = st.loc[('original', 'acc')], baseline_check(r, a)   # the baseline's place in the published range, computed once
         line = (f"**{a}** ({r.results[r.results.arch == a].weights.iloc[0]}, {int(o['seeds'])} seeds): trained on the original set it reaches "
-                f"{100*o['mean']:.1f} % accuracy [{100*o['lo']:.1f}, {100*o['hi']:.1f}], AUC {100*st.loc[('original', 'auc'), 'mean']:.1f} %." + baseline_check(r, a))
+                f"{100*o['mean']:.1f} % accuracy [{100*o['lo']:.1f}, {100*o['hi']:.1f}], AUC {100*st.loc[('original', 'auc'), 'mean']:.1f} %." + bc)
         enh = [s for s in r.results[r.results.arch == a].setting.unique() if s not in ('original', 'synthetic')]
         if enh and 'diff' in st:
             best = max(enh, key=lambda s: st.loc[(s, 'acc'), 'mean'])
@@ -621,7 +621,7 @@ def conclusions(r:ClassificationResult, # `read_classification` output
             top = max(_pp(st, s, 'acc') for s in enh)
             line += (f"The paper reports gains of up to {paper_gain:g} % from synthetic data; the largest mean gain here is {top:+.1f} pp"
                      + (", in the paper's direction." if top > 0 else ", so this run does not reproduce a gain.") )
-            if top > 0 and 'accuracy is below' in baseline_check(r, a):
+            if top > 0 and 'accuracy is below' in bc:
                 line += " Its real-only baseline is below the published range, so part of a gain may be what better training of the real-only model would give as well."
         if ('synthetic', 'acc') in st.index:
             t = st.loc[('synthetic', 'acc')]
