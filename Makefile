@@ -61,8 +61,9 @@ clean-reports:
 # The cpu profile starts BreastMNIST's generators from assets/breastmnist/gan/<class>.pt (gan.init, gan.kimg 0); this
 # retrains them from scratch on the training split, both classes side by side (one process and one torch thread each),
 # computes their distance curves and ships the checkpoints with provenance and curve (<class>.json, <class>.curve.csv).
-# BREASTMNIST_GAN_KIMG is what both were first trained for; BREASTMNIST_MORE_KIMG lists class:kimg continued from the
-# shipped checkpoint afterwards, for a class whose curve was still falling (their <class>.json say so, continued_from).
+# BREASTMNIST_GAN_KIMG is what both were first trained for; BREASTMNIST_MORE_KIMG lists, in order, class:kimg parts continued
+# from the shipped checkpoint afterwards, for a class whose curve was still falling (a class may appear more than once: each
+# part continues the checkpoint the part before it shipped; their <class>.json record every part, `earlier`).
 BREASTMNIST_GAN_KIMG ?= 36.288
 BREASTMNIST_MORE_KIMG ?= normal_benign:16
 breastmnist-checkpoints: install

@@ -356,10 +356,10 @@ def needed_per_class(train:pd.DataFrame, sets:list, tstr:bool=True) -> int:
     need = [T - int(n.min()) + n_extra(s['p'], T) for s in sets if s['kind'] == 'enhanced']
     return max(need + ([T] if tstr else []) + [0])
 
-def _fit(job):
-    "One model in a worker process (one thread): `train_eval_fast` on the job's arguments."
+def _fit(job:dict, fast:bool=True):
+    "One model in a worker process (one thread): `train_eval_fast` (the in-memory recipe) or `train_eval` (fastai, quiet) on the job's arguments."
     torch.set_num_threads(1)
-    return train_eval_fast(**job, log=lambda *a: None)
+    return (train_eval_fast if fast else train_eval)(**job, log=lambda *a: None)
 
 def run_classification(dataset:str,       # Dataset with a classification task
                        cfg:dict,          # Resolved configuration (stage 'classification')
@@ -390,20 +390,24 @@ def run_classification(dataset:str,       # Dataset with a classification task
         n_syn = int((tl.source == 'synthetic').sum()); lists[s['name']] = (s, tl, n_syn)
         run.log(f"{s['name']}: {len(tl)} training images ({len(tl) - n_syn} real + {n_syn} synthetic) " + ', '.join(f"{k} {v}" for k, v in tl.label.value_counts().reindex(classes, fill_value=0).items()))
     keys = [(a, name, seed) for a in models for name in lists for seed in c['seeds']]
-    if c['schedule'] == 'medmnist':
-        jobs = [dict(cfg=cfg, train=lists[n][1], val=real['val'], test=real['test'], classes=classes, seed=sd, arch=a, channels=info.channels, device=env['device'])
-                for a, n, sd in keys]
-        n_proc = max(1, min(c['jobs'] or len(os.sched_getaffinity(0)), len(jobs))) if env['device'].type == 'cpu' else 1
-        run.log(f"{len(jobs)} models in {n_proc} process(es) x 1 thread")
-        if n_proc > 1:
-            from ssgnet_nb.classification import _fit as fit   # by module path: spawned workers cannot import a notebook's __main__
-            import concurrent.futures as cf
-            with process_pool(n_proc) as ex:
-                futs = [ex.submit(fit, j) for j in jobs]
-                for _ in progress(cf.as_completed(futs), total=len(futs)): pass   # a bar in a notebook or terminal; silent into a file
-                outs = [f.result() for f in futs]
-        else: outs = [train_eval_fast(**j, log=run.log) for j in jobs]
-    else: outs = [train_eval(cfg, lists[n][1], real['val'], real['test'], classes, sd, run.path, env['device'], quiet, log=run.log, arch=a) for a, n, sd in keys]
+    fast = c['schedule'] == 'medmnist'   # the in-memory recipe; the other schedules train with fastai
+    jobs = [dict(cfg=cfg, train=lists[n][1], val=real['val'], test=real['test'], classes=classes, seed=sd, arch=a, device=env['device'],
+                 **(dict(channels=info.channels) if fast else dict(path=run.path, quiet=True))) for a, n, sd in keys]
+    # on a CPU, models side by side (one process and one thread per core): small networks use a second thread poorly, and
+    # fastai's image loading runs in one thread anyway; on a GPU, one after another
+    n_proc = max(1, min(c['jobs'] or len(os.sched_getaffinity(0)), len(jobs))) if env['device'].type == 'cpu' else 1
+    run.log(f"{len(jobs)} models in {n_proc} process(es)" + (" x 1 thread" if n_proc > 1 else f" x {env['threads']} thread(s)"))
+    if n_proc > 1:
+        from ssgnet_nb.classification import _fit as fit   # by module path: spawned workers cannot import a notebook's __main__
+        import concurrent.futures as cf
+        with process_pool(n_proc) as ex:
+            futs = [ex.submit(fit, j, fast) for j in jobs]
+            for _ in progress(cf.as_completed(futs), total=len(futs)): pass   # a bar in a notebook or terminal; silent into a file
+            outs = [f.result() for f in futs]
+        for (a, name, seed), out in zip(keys, outs):   # the workers' epoch lines, in the run's log
+            run.log(f"{a} {name} seed {seed}:", echo=False)
+            for h in out['history']: run.log('  ' + ', '.join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in h.items()), echo=False)
+    else: outs = [(train_eval_fast if fast else train_eval)(**{**j, **({} if fast else dict(quiet=quiet))}, log=run.log) for j in jobs]
     recs = []
     for (a, name, seed), out in zip(keys, outs):
         s, tl, n_syn = lists[name]

@@ -62,14 +62,15 @@ def _flip_rotate(xb, gen, dihedral):
 def _train_member(x, y, w, seed, epochs, dihedral, degrade, channels, n_cls) -> dict:
     "Train one committee member (seeded by `seed`) on images `x` [N, C, R, R] in [-1, 1] and labels `y`; its state dict."
     torch.manual_seed(seed); gen = torch.Generator().manual_seed(seed)
-    net = _small_cnn(channels, n_cls); opt = torch.optim.Adam(net.parameters(), 2e-3)
+    cl = torch.channels_last   # oneDNN's convolutions in NHWC: about 30 % less time per epoch on a CPU (bench_fidelity)
+    net = _small_cnn(channels, n_cls).to(memory_format=cl); opt = torch.optim.Adam(net.parameters(), 2e-3)
     for ep in range(epochs):
         net.train()
         for idx in torch.randperm(len(y), generator=gen).split(32):
             xb = _flip_rotate(x[idx], gen, dihedral)
             if degrade: xb = _degrade(xb, gen)
-            loss = F.cross_entropy(net(xb), y[idx], weight=w); opt.zero_grad(); loss.backward(); opt.step()
-    return net.state_dict()
+            loss = F.cross_entropy(net(xb.contiguous(memory_format=cl)), y[idx], weight=w); opt.zero_grad(); loss.backward(); opt.step()
+    return {k: v.contiguous() for k, v in net.state_dict().items()}
 
 def _member_job(job:dict) -> dict:
     "One member in a worker process, with one thread."
@@ -91,7 +92,8 @@ def fidelity_classifier(dataset:str,       # dataset name
     x, y = _load(tr.image_path, info.channels), torch.tensor([cls.index(l) for l in tr.label])
     w = len(y) / (len(cls) * torch.bincount(y, minlength=len(cls)).clamp(min=1).float())   # class-balanced loss
     jobs = [dict(x=x, y=y, w=w, seed=seed + k, epochs=epochs, dihedral=dihedral, degrade=degrade, channels=info.channels, n_cls=len(cls)) for k in range(members)]
-    n_proc = min(members, len(os.sched_getaffinity(0))) if hasattr(os, 'sched_getaffinity') else 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else 1
+    n_proc = members if cores > 1 else 1   # all at once even with fewer cores: 3 members on 2 cores end after 1.5 member times, not 2
     if n_proc > 1:   # members are independent: one process and one thread each, side by side
         from ssgnet_nb.fidelity import _member_job as fit   # by module path: spawned workers cannot import a notebook's __main__
         with process_pool(n_proc) as ex: states = list(ex.map(fit, jobs))

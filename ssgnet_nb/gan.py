@@ -21,7 +21,7 @@ from .stylegan3.training import (gan_config, train_loop, snapshots, load_generat
 __all__ = ['IDENTITY_KEYS', 'RUN_FREE_KEYS', 'project_dir', 'init_checkpoint', 'effective_precision', 'run_identity',
            'class_images', 'class_run', 'class_lock', 'train_class', 'adopt_checkpoint', 'class_jobs', 'train_all',
            'generator_checkpoint', 'fill_pool', 'upstream_pool', 'kid_subsets', 'space_id', 'curve_space',
-           'distance_curve', 'plot_distance_curve', 'nearest_real', 'plot_nearest', 'ship_checkpoint',
+           'distance_curve', 'plot_distance_curve', 'nearest_real', 'plot_nearest', 'ship_checkpoint', 'training_parts',
            'describe_training', 'shipped_curve', 'curve_status', 'plan_gan', 'GanResult', 'curve_definition', 'run_gan',
            'read_gan', 'latest_gan', 'main']
 
@@ -137,7 +137,7 @@ def train_class(dataset:str,             # dataset name
             import torch.distributed as dist
             box = [(str(run.path), reuse) if run else None]; dist.broadcast_object_list(box, 0); run, reuse = RunDir(box[0][0]), box[0][1]
         if reuse: return run
-        kept, last = None, snapshots(run.path)[-1:]
+        kept, last, adopted = None, snapshots(run.path)[-1:], _adopted(run.summary)
         if rank == 0 and (run.path/'done.json').is_file():   # continuing a finished run: put its done.json back if nothing comes of it
             kept = (run.path/'done.json').read_bytes(); (run.path/'done.json').unlink()
         try:
@@ -145,13 +145,20 @@ def train_class(dataset:str,             # dataset name
                 if rank == 0: run.done(**adopt_checkpoint(run, init, imgs, g), label=label, images=len(imgs))
                 return run
             seed = int(cfg['seed']) + 1000 * info.classes.index(label)
-            s = train_loop(run.path, imgs, g, seed=seed, device=dev['device'], precision=dev['precision'], resume=resume and not force,
+            # an adopted checkpoint is a byte copy of `init`: what it says of its own start describes the run that made it, so more
+            # training of this run starts from `init` as a new run would, not by resuming that copy
+            s = train_loop(run.path, imgs, g, seed=seed, device=dev['device'], precision=dev['precision'], resume=resume and not force and not adopted,
                            init=init, meta=meta, show_progress=show_progress, **kw)
         except BaseException:
             if rank == 0: _after_failure(run, fresh, kept, last)
             raise
         if rank == 0: run.done(**s, label=label, images=len(imgs))
     return run
+
+def _adopted(s:dict|None) -> bool:
+    "Whether a run summary is of a run that adopted its starting checkpoint (gan.kimg = 0) and trained nothing."
+    s = s or {}
+    return bool(s.get('adopted') or (s.get('init') and s.get('ticks') == 0 and s.get('checkpoint_sha256') == s.get('init_sha256')))   # older summaries lack `adopted`
 
 def adopt_checkpoint(run:RunDir,   # the (new) run folder of one class
                      init:Path,     # the kit checkpoint to adopt as this run's generator
@@ -167,7 +174,7 @@ def adopt_checkpoint(run:RunDir,   # the (new) run folder of one class
     save_grid(generate(G, z, 1.0, g['grid_size']), run.path/f'fakes{nimg:06d}.png')
     run.log(f"gan.kimg = 0: adopted {init} (sha256 {sha[:12]}, {nimg/1000:g} kimg) as this class's generator; nothing trained")
     return dict(checkpoint=str(snap), kimg=nimg / 1000, nimg=nimg, ticks=0, seconds=0.0, p=float(sd['aug_p']), start_kimg=nimg / 1000,
-                init=str(init), init_sha256=sha, init_kind='kit checkpoint', init_kimg=nimg / 1000, checkpoint_sha256=sha)
+                init=str(init), init_sha256=sha, init_kind='kit checkpoint', init_kimg=nimg / 1000, checkpoint_sha256=sha, adopted=True)
 
 def class_jobs(cfg:dict, n_classes:int, device=None) -> int:
     "How many class generators to train at once: `gan.jobs` if set, else on a CPU one per core (up to the classes), else 1."
@@ -424,9 +431,18 @@ def ship_checkpoint(run:RunDir,     # a finished (or stopped) GAN run of one cla
     secs = round(sum(r.get('sec_tick', 0) for r in m) + prev.get('train_seconds', 0), 1)
     write_json(dest/f'{label}.json', dict(label=label, kimg=int(sd['cur_nimg']) / 1000, sha256=h, source_run=run.name, source_checkpoint=snap.name,
                                           train_seconds=secs, img_s=_overall_rate(m), ada_p=float(sd['aug_p']), commit=_git_commit(), command=command,
-                                          continued_from={k: prev.get(k) for k in ('kimg', 'sha256', 'commit', 'command', 'source_run')} if prev else None,
+                                          continued_from=_part(prev) if prev else None, earlier=training_parts(prev) if prev else [],
                                           gan=json.loads(sd['gan'])))
     return out
+
+_PART_KEYS = ('kimg', 'sha256', 'commit', 'command', 'source_run')
+def _part(j:dict) -> dict: return {k: j.get(k) for k in _PART_KEYS}
+
+def training_parts(j:dict # a shipped checkpoint's `<class>.json`
+                  ) -> list:
+    "Every part a shipped checkpoint was trained in, oldest first (from scratch, then each continuation), this one last: [{kimg, sha256, commit, command, source_run}]."
+    before = j.get('earlier') or ([j['continued_from']] if j.get('continued_from') else [])   # files from before `earlier` name only the part just before
+    return [_part(p) for p in before] + [_part(j)]
 
 def describe_training(run:RunDir) -> str:
     "One line on how a finished generator was trained: from scratch, or from a starting checkpoint or official pickle (with its provenance) plus this run."
@@ -440,9 +456,9 @@ def describe_training(run:RunDir) -> str:
     if there is None or abs(there - start) > 1e-9: what[0] += f"; counter {'reset to 0' if start == 0 else f'set to {start:g} kimg'}"
     if (side := init.with_suffix('.json')).is_file():
         j = read_json(side)
-        if cf := j.get('continued_from'):   # made in two parts: from scratch, then continued from that checkpoint
+        if len(parts := training_parts(j)) > 1:   # made in parts: from scratch, then continued from the checkpoint each part shipped
             what.append(f"{j['train_seconds']/60:.0f} min in all on the machine that made it, the last part at {j['img_s']:.2f} img/s, commit {j.get('commit')}; "
-                        f"reproduce with `{cf['command']}`, then `{j['command']}`")
+                        "reproduce with " + ', then '.join(f"`{q['command']}`" for q in parts))
         else: what.append(f"{j['train_seconds']/60:.0f} min at {j['img_s']:.2f} img/s on the machine that made it, commit {j.get('commit')}; reproduce with `{j['command']}`")
     more = f"then trained {kimg - start:g} kimg more in this run ({s.get('seconds', 0):.0f} s)" if kimg > start else "used as it is (gan.kimg = 0)"
     return f"started from {_shown(init)} ({'; '.join(what)}), {more}"

@@ -191,17 +191,20 @@ def test_breastmnist_shipped_generators_say_how_they_were_made():
     cfg = resolve_config('cpu', 'gan', dataset='breastmnist')
     mk = (ROOT/'Makefile').read_text()
     first = float(re.search(r'^BREASTMNIST_GAN_KIMG \?= ([0-9.]+)$', mk, re.M).group(1))
-    more = dict((c, float(k)) for c, k in re.findall(r'(\w+):([0-9.]+)', re.search(r'^BREASTMNIST_MORE_KIMG \?=(.*)$', mk, re.M).group(1)))
+    more = re.findall(r'(\w+):([0-9.]+)', re.search(r'^BREASTMNIST_MORE_KIMG \?=(.*)$', mk, re.M).group(1))   # continuations, in order
     for c in ('malignant', 'normal_benign'):
         p = gan.init_checkpoint(cfg, c)
         sd = init_state(p, gan_config(cfg['gan']), 1, dict(dataset='breastmnist', label=c))   # hash checked, architecture and class agree
         j = read_json(p.with_suffix('.json'))
         assert j['sha256'] == file_sha256(p) and j['label'] == c and j['kimg'] == int(sd['cur_nimg']) / 1000
-        assert abs(j['kimg'] - first - more.get(c, 0)) < 1e-6, (c, j['kimg'], first, more)
-        head = j.get('continued_from') or j                 # the from-scratch part
+        parts, steps = gan.training_parts(j), [float(k) for cc, k in more if cc == c]
+        assert len(parts) == 1 + len(steps), (c, parts, more)       # from scratch, then one part per continuation in the Makefile
+        head = parts[0]
         assert '"gan.init": null' in head['command'] and f'"gan.kimg": {first:g}' in head['command'] and head['kimg'] == first
-        if c in more: assert f'"gan.kimg": {more[c]:g}' in j['command'] and '"gan.init": "assets/breastmnist/gan/{label}.pt"' in j['command']
-        else: assert j.get('continued_from') is None
+        for q, prev, k in zip(parts[1:], parts, steps):              # each continuation: from the checkpoint shipped before it, for its kimg
+            assert f'"gan.kimg": {k:g}' in q['command'] and '"gan.init": "assets/breastmnist/gan/{label}.pt"' in q['command'], q
+            assert abs(q['kimg'] - prev['kimg'] - k) < 1e-6, (c, q['kimg'], prev['kimg'], k)
+        assert parts[-1]['sha256'] == j['sha256'] and abs(j['kimg'] - first - sum(steps)) < 1e-6, (c, j['kimg'], first, steps)
         cv = pd.read_csv(p.with_suffix('.curve.csv'))
         assert cv.kimg.max() == j['kimg'] and cv.space_id.nunique() == 1 and cv.kimg.is_monotonic_increasing
 
