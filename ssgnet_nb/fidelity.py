@@ -167,7 +167,7 @@ def truncation_sweep(dataset:str,               # dataset name
                      psis=(1.0, 0.9, 0.8, 0.7), # truncation values ψ
                      n:int=100,                 # samples per class and ψ (seeds 0..n-1, the pool's)
                      device=None,               # torch device of the generators
-                     batch:int=32) -> pd.DataFrame: # generator batch
+                     batch:int=None) -> pd.DataFrame: # generator batch (default: `gen_batch` of the device)
     "Per class and ψ: class fidelity of `n` samples with its 95 % Wilson interval, their pixel spread and that of the class's real training images."
     info, R = get_dataset(dataset), cfg['gan']['resolution']
     cls, dev, rows = list(info.classes), get_device(device), []

@@ -233,7 +233,7 @@ def fill_pool(dataset:str,              # dataset name
               cfg:dict,                 # resolved configuration
               min_per_class=None,       # at least this many per class (a number, or {class: number})
               device=None,              # torch device
-              batch:int=32) -> Pool:    # generator batch
+              batch:int=None) -> Pool:  # generator batch (default: `gen_batch` of the device)
     "Sample every class's finished generator into `runs/<dataset>/synthetic/` (see `01i_pool`); returns the pool. Hold `runs/<dataset>/.gan.lock` when others may read it."
     out, psi, sizes = pool_dir(dataset), cfg['gan']['psi'], pool_sizes(dataset, cfg, min_per_class)
     dev = get_device(device)
@@ -329,7 +329,7 @@ def distance_curve(dataset:str,     # dataset name
             from ssgnet_nb.fid import frechet
             if real is None: real = _features(class_images(dataset, label, cfg), space)
             G = load_generator(snap, device=get_device(device))
-            fake = _features(generate(G, seed_z(range(n), G.z_dim), 1.0, 64).numpy(), space)
+            fake = _features(generate(G, seed_z(range(n), G.z_dim), 1.0).numpy(), space)
             fd, note = frechet(real, fake); k = kid_subsets(real, fake, seed=cfg['seed'])
             have[key] = dict(snapshot=snap.name, network=space.network, space_id=sid, n_fake=n, n_real=len(real), kimg=int(SNAP_RE.search(snap.name).group(1)) / 1000,
                              metric=space.metric, value=fd, kid=float(k.mean()), kid_std=float(k.std(ddof=1)), note=note)

@@ -392,6 +392,10 @@ class SegSet(torch.utils.data.Dataset):
             if fv: x, y, w = (t.flip(-2) for t in (x, y, w))
         return x, y, w
 
+def _layout(device) -> torch.memory_format:
+    "Memory layout of images and conv weights: NHWC on a CPU (oneDNN's convolutions: about 20 % less time per U-Net and TransUNet training step at the demo's size), as given elsewhere."
+    return torch.channels_last if torch.device(device).type == 'cpu' else torch.preserve_format
+
 @torch.no_grad()
 def predict(net:nn.Module,       # Trained model
             images:np.ndarray,   # uint8 [N, H, W, C]
@@ -403,7 +407,7 @@ def predict(net:nn.Module,       # Trained model
     device = device or next(net.parameters()).device
     net.eval(); out = []
     for k in range(0, len(images), batch):
-        with autocast(device, precision): lg = net(to_input(images[k:k+batch]).to(device))
+        with autocast(device, precision): lg = net(to_input(images[k:k+batch]).to(device, memory_format=_layout(device)))
         out.append(fg_prob(lg.float()).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:3], np.float32)
 
@@ -423,7 +427,7 @@ def train_model(net:nn.Module,   # Freshly built (or warm-started) model
                ) -> dict:
     "Train for the profile's epochs; keep the best validation weights; returns the history."
     s = cfg['segmentation']; device = device or torch.device('cpu')
-    net.to(device)
+    net.to(device, memory_format=_layout(device))
     dl = torch.utils.data.DataLoader(train, batch_size=s['batch'], shuffle=True, num_workers=0, drop_last=len(train) > s['batch'])
     opt = torch.optim.AdamW(net.parameters(), lr=s['lr'], betas=(0.9, 0.999), weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, s['epochs']), eta_min=s['lr']/100)
@@ -431,7 +435,7 @@ def train_model(net:nn.Module,   # Freshly built (or warm-started) model
     for ep in range(s['epochs']):
         net.train(); tot, nb, t0 = 0.0, 0, time.time()
         for x, y, w in dl:
-            x, y, w = x.to(device), y.to(device), w.to(device)
+            x, y, w = x.to(device, memory_format=_layout(device)), y.to(device), w.to(device)
             with autocast(device, precision): lg = net(x)
             l = loss(lg, y, w if train.w is not None else None)
             opt.zero_grad(set_to_none=True); l.backward(); opt.step()
