@@ -183,7 +183,7 @@ def train_eval(cfg:dict,            # Resolved configuration
     paper = c['schedule'] == 'paper'
     dls = make_dls(train, val, classes, c['size'], c['batch'], augment=not paper, device=device)
     learn, weights = make_learner(dls, cfg, path)
-    if torch.device(str(dls.device)).type == 'cpu': learn.model.to(memory_format=torch.channels_last)   # oneDNN's NHWC convolutions: ~15 % less per resnet10t step at 64 px
+    if torch.device(str(dls.device)).type == 'cpu': learn.model.to(memory_format=torch.channels_last)   # oneDNN's NHWC convolutions (BENCHMARKS.md, bench_cpu_layout)
     ctx = contextlib.ExitStack()
     if quiet: ctx.enter_context(learn.no_bar()); ctx.enter_context(learn.no_logging())
     with ctx:

@@ -62,7 +62,7 @@ def _flip_rotate(xb, gen, dihedral):
 def _train_member(x, y, w, seed, epochs, dihedral, degrade, channels, n_cls) -> dict:
     "Train one committee member (seeded by `seed`) on images `x` [N, C, R, R] in [-1, 1] and labels `y`; its state dict."
     torch.manual_seed(seed); gen = torch.Generator().manual_seed(seed)
-    cl = torch.channels_last   # oneDNN's convolutions in NHWC: about 30 % less time per epoch on a CPU (bench_fidelity)
+    cl = torch.channels_last   # oneDNN's convolutions in NHWC: less time per step on a CPU (BENCHMARKS.md, bench_cpu_layout)
     net = _small_cnn(channels, n_cls).to(memory_format=cl); opt = torch.optim.Adam(net.parameters(), 2e-3)
     for ep in range(epochs):
         net.train()

@@ -393,7 +393,7 @@ class SegSet(torch.utils.data.Dataset):
         return x, y, w
 
 def _layout(device) -> torch.memory_format:
-    "Memory layout of images and conv weights: NHWC on a CPU (oneDNN's convolutions: about 20 % less time per U-Net and TransUNet training step at the demo's size), as given elsewhere."
+    "Memory layout of images and conv weights: NHWC on a CPU (oneDNN's convolutions: less time per U-Net and TransUNet training step, BENCHMARKS.md bench_cpu_layout), as given elsewhere."
     return torch.channels_last if torch.device(device).type == 'cpu' else torch.preserve_format
 
 @torch.no_grad()

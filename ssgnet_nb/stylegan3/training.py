@@ -289,7 +289,7 @@ class Trainer:
         return generate(self.G_ema if ema else self.G, z, psi, batch, self.device)
 
 def gen_batch(device) -> int:
-    "Generator batch for sampling: 8 on a CPU (activations that stay in cache: about 20 % less time per image than 32 at 32 and 64 px), 32 elsewhere."
+    "Generator batch for sampling: 8 on a CPU (activations that stay in cache: less time per image than 32, BENCHMARKS.md bench_cpu_layout), 32 elsewhere."
     return 8 if torch.device(device).type == 'cpu' else 32
 
 @torch.no_grad()
