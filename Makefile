@@ -65,7 +65,7 @@ clean-reports:
 # from the shipped checkpoint afterwards, for a class whose curve was still falling (a class may appear more than once: each
 # part continues the checkpoint the part before it shipped; their <class>.json record every part, `earlier`).
 BREASTMNIST_GAN_KIMG ?= 36.288
-BREASTMNIST_MORE_KIMG ?= normal_benign:16
+BREASTMNIST_MORE_KIMG ?= normal_benign:16 normal_benign:16
 breastmnist-checkpoints: install
 	pids=; for c in malignant normal_benign; do SSGNET_NUM_THREADS=1 $(BIN)/python -m ssgnet_nb.gan --dataset breastmnist --profile cpu --label $$c \
 	  --overrides '{"gan.init": null, "gan.kimg": $(BREASTMNIST_GAN_KIMG)}' --ship assets/breastmnist/gan & pids="$$pids $$!"; done; \

@@ -481,17 +481,20 @@ def curve_status(df:pd.DataFrame,  # `distance_curve` rows of ONE class (kimg, v
                  window:int=3,      # snapshots at the end that must agree
                  tol:float=0.1      # relative spread allowed among them
                 ) -> dict:
-    "Whether a class's distance curve has flattened: {flat, last_kimg, last, best_kimg, best, spread, text}."
+    "Whether a class's distance curve has flattened: {flat, last_kimg, last, best_kimg, best, spread, above, text}."
     m = df['metric'].iloc[-1] if 'metric' in df and len(df) else 'distance'
     col, name = ('value', m) if df['value'].notna().sum() >= window or 'kid' not in df else ('kid', 'KID' if m == 'FID' else 'domain KD')   # KID where N ≤ d refused the Fréchet value
     g = df.dropna(subset=[col]).sort_values('kimg')
     if len(g) < window: return dict(flat=False, text=f"{len(g)} snapshot(s) measured: too few to judge (the rule needs {window})")
     v, k = g[col].to_numpy(float), g['kimg'].to_numpy(float)
     tail = v[-window:]; spread = float((tail.max() - tail.min()) / tail.mean()); b = int(v.argmin())
-    flat = spread <= tol and v[-1] <= v[b] * (1 + tol)
-    txt = (f"{name} {v[-1]:.3g} at {k[-1]:g} kimg (lowest {v[b]:.3g} at {k[b]:g} kimg); "
-           f"the last {window} snapshots spread {100*spread:.0f} % of their mean: " + ("flat by the rule" if flat else f"not flat yet (rule: spread ≤ {100*tol:.0f} % and the last within {100*tol:.0f} % of the lowest)"))
-    return dict(flat=bool(flat), last_kimg=float(k[-1]), last=float(v[-1]), best_kimg=float(k[b]), best=float(v[b]), spread=spread, text=txt)
+    runs = np.convolve(v, np.ones(window) / window, 'valid')   # mean of every `window` consecutive snapshots
+    above = float(runs[-1] / runs.min() - 1)                  # the last such mean against the lowest
+    flat = spread <= tol and above <= tol
+    txt = (f"{name} {v[-1]:.3g} at {k[-1]:g} kimg (lowest {v[b]:.3g} at {k[b]:g} kimg); the last {window} snapshots spread {100*spread:.0f} % "
+           f"of their mean, which is {100*above:.0f} % above the lowest mean of {window} consecutive snapshots: " +
+           ("flat by the rule" if flat else f"not flat yet (rule: both ≤ {100*tol:.0f} %)"))
+    return dict(flat=bool(flat), last_kimg=float(k[-1]), last=float(v[-1]), best_kimg=float(k[b]), best=float(v[b]), spread=spread, above=above, text=txt)
 
 # %% ../nbs/02_gan.ipynb #c0e1f2a5
 def plan_gan(dataset:str, cfg:dict) -> str:
