@@ -1,6 +1,6 @@
 # ssgnet_nb: everything a fresh machine with python3 and make needs.
 #   make demo    install, run the whole pipeline on the built-in demo dataset (demo profile), print the report path
-#   make test    install if needed, run every notebook (nbdev-test) and pytest; ends with "N passed, N failed"
+#   make test    install if needed, run every notebook (tools/nbtest.py: nbdev-test with the self-checks) and pytest; ends with "N passed, N failed"
 #   make export  notebooks -> library (nbdev-export), then strip outputs (nbdev-clean)
 #   make bench   run the benchmarks in bench/ (they write BENCHMARKS.md)
 #   make readme  regenerate README.md from nbs/index.ipynb (tools/readme.py; make test checks it is current)

@@ -1,10 +1,12 @@
-"""Benchmark: two CPU settings the kit chooses for its small networks, measured where it uses them.
+"""Benchmark: three CPU settings the kit chooses for its small networks, measured where it uses them.
 
 1. Memory layout: one training step (forward, loss, backward, optimiser step) in PyTorch's default NCHW layout and in
    channels-last (NHWC, which the kit uses on a CPU), for the class-fidelity CNN (batch 32 at 64 px), the demo
    profile's segmentation U-Net (regnetx_002, batch 16 at 64 px), the demo's TransUNet preset, and the demo's
    classifier (timm resnet10t, batch 32 at 64 px).
-2. Generator batch: milliseconds per sampled image of a shipped StyleGAN3 generator (the demo's 64 px lesion generator
+2. bf16: the same steps (channels-last) with the forward pass under bf16 autocast against fp32, on a CPU with bf16
+   instructions (the demo's classification and segmentation sections use `precision = 'auto'`).
+3. Generator batch: milliseconds per sampled image of a shipped StyleGAN3 generator (the demo's 64 px lesion generator
    and BreastMNIST's 32 px malignant one) at batch 4, 8, 16 and 32 (the kit samples 8 at a time on a CPU, `gen_batch`).
 
 Times are medians of this process's CPU time over interleaved repetitions with 1 torch thread, so other processes' load
@@ -32,13 +34,15 @@ def nets():
             ('segmentation TransUNet, tiny preset (demo)', seg('transunet'), (16, 3, 64, 64), bce),
             ('classifier resnet10t (demo)', lambda: timm.create_model('resnet10t', num_classes=2), (32, 3, 64, 64), ce)]
 
-def step_time(build, shape, loss_fn, nhwc:bool, steps:int=4) -> float:
-    "Median-free mean CPU seconds per training step after two warm-up steps."
+def step_time(build, shape, loss_fn, nhwc:bool, steps:int=4, bf16:bool=False) -> float:
+    "Mean CPU seconds per training step after two warm-up steps (forward under bf16 autocast when `bf16`)."
     torch.manual_seed(0)
     fmt = torch.channels_last if nhwc else torch.contiguous_format
     net = build().to(memory_format=fmt); opt = torch.optim.Adam(net.parameters(), 1e-3)
     x = torch.randn(*shape).contiguous(memory_format=fmt)
-    def step(): l = loss_fn(net(x), shape[0]); opt.zero_grad(); l.backward(); opt.step()
+    def step():
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): l = loss_fn(net(x), shape[0])
+        opt.zero_grad(); l.backward(); opt.step()
     for _ in range(2): step()
     t = time.process_time()
     for _ in range(steps): step()
@@ -64,6 +68,17 @@ def main():
         rows1.append(dict(network=name, batch=f"{shape[0]} x {shape[1]} x {shape[2]} px", nchw_ms=f"{1000 * m[False]:.0f}", nhwc_ms=f"{1000 * m[True]:.0f}",
                           nhwc_vs_nchw=f"{m[False] / m[True]:.2f}x"))
         print(rows1[-1], flush=True)
+    from ssgnet_nb.core import bf16_supported
+    rows3 = []
+    if bf16_supported('cpu'):   # 3. bf16 autocast against fp32, both channels-last
+        for name, build, shape, loss_fn in nets():
+            if 'fidelity' in name: continue   # the committee trains in fp32
+            t = {False: [], True: []}
+            for r in range(a.reps):
+                for b in (False, True) if r % 2 == 0 else (True, False): t[b].append(step_time(build, shape, loss_fn, True, bf16=b))
+            m = {k: statistics.median(v) for k, v in t.items()}
+            rows3.append(dict(network=name, fp32_ms=f"{1000 * m[False]:.0f}", bf16_ms=f"{1000 * m[True]:.0f}", bf16_vs_fp32=f"{m[False] / m[True]:.2f}x"))
+            print(rows3[-1], flush=True)
     from ssgnet_nb.stylegan3.training import load_generator
     rows2, B = [], (4, 8, 16, 32)
     for f in ('assets/demo/gan/lesion.pt', 'assets/breastmnist/gan/malignant.pt'):
@@ -75,6 +90,9 @@ def main():
         print(rows2[-1], flush=True)
     body = (md_table(rows1, ['network', 'batch', 'nchw_ms', 'nhwc_ms', 'nhwc_vs_nchw']) +
             f"\n\nOne training step (forward, loss, backward, Adam), CPU ms, median of {a.reps} interleaved repetitions of 4 steps, 1 torch thread.\n\n" +
+            ((md_table(rows3, ['network', 'fp32_ms', 'bf16_ms', 'bf16_vs_fp32']) + "\n\nThe same steps, channels-last, with the forward pass under "
+              "bf16 autocast (the demo's classification and segmentation `precision = 'auto'` on a CPU with bf16 instructions) against fp32.\n\n")
+             if rows3 else "This CPU has no bf16 instructions (AVX512-BF16 or AMX): no bf16 rows.\n\n") +
             md_table(rows2, ['generator', *[f'batch {b}' for b in B], 'batch 8 vs 32']) +
             f"\n\nSampling (ψ 1, no gradients): CPU ms per image, median of {a.reps} interleaved repetitions of 64 images, 1 torch thread.\n"
             f"Load average (1 min) at start / end: {load0:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.\n"

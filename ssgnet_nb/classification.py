@@ -183,8 +183,9 @@ def train_eval(cfg:dict,            # Resolved configuration
     paper = c['schedule'] == 'paper'
     dls = make_dls(train, val, classes, c['size'], c['batch'], augment=not paper, device=device)
     learn, weights = make_learner(dls, cfg, path)
-    if torch.device(str(dls.device)).type == 'cpu': learn.model.to(memory_format=torch.channels_last)   # oneDNN's NHWC convolutions (BENCHMARKS.md, bench_cpu_layout)
-    ctx = contextlib.ExitStack()
+    dev = torch.device(str(dls.device)); prec = section_precision(cfg, 'classification', dev)
+    if dev.type == 'cpu': learn.model.to(memory_format=torch.channels_last)   # oneDNN's NHWC convolutions (BENCHMARKS.md, bench_cpu_layout)
+    ctx = contextlib.ExitStack(); ctx.enter_context(autocast(dev, prec))   # bf16: the loss and the optimiser stay fp32 (autocast)
     if quiet: ctx.enter_context(learn.no_bar()); ctx.enter_context(learn.no_logging())
     with ctx:
         if paper:
@@ -198,10 +199,10 @@ def train_eval(cfg:dict,            # Resolved configuration
         probs, _ = learn.get_preds(dl=dls.test_dl(test[['image_path']].assign(image_path=test.image_path.astype(str))))
     for i, h in enumerate(hist): log(f"  epoch {i+1}: train loss {h['train_loss']:.4f} valid loss {h['valid_loss']:.4f} valid acc {h['accuracy']:.4f}")
     y = test.label.map({k: i for i, k in enumerate(classes)}).values
-    rec = dict(seed=seed, arch=c['arch'], weights=weights, schedule=c['schedule'], size=c['size'], epochs_run=len(hist),
-               best_valid_loss=min((h['valid_loss'] for h in hist), default=float('nan')), **cls_metrics(y, probs.numpy(), classes),
+    rec = dict(seed=seed, arch=c['arch'], weights=weights, schedule=c['schedule'], size=c['size'], epochs_run=len(hist), precision=prec,
+               best_valid_loss=min((h['valid_loss'] for h in hist), default=float('nan')), **cls_metrics(y, probs.float().numpy(), classes),
                sec=round(time.time() - t0, 1))
-    return dict(record=rec, probs=probs.numpy(), history=hist)
+    return dict(record=rec, probs=probs.float().numpy(), history=hist)
 
 # %% ../nbs/03_classification.ipynb #ce110003
 def load_xy(df:pd.DataFrame,   # Items: image_path, label
@@ -256,8 +257,7 @@ def train_eval_fast(cfg:dict,           # Resolved configuration (its `classific
     "Train one model with the MedMNIST recipe in memory (see above); its record (test metrics of the best-val-AUC epoch) and test probabilities."
     arch = arch or archs(cfg)[0]
     c, t0 = for_arch(cfg, arch), time.time()   # this classifier's epochs and batch
-    dev = torch.device(device) if device is not None else torch.device('cpu'); prec = c['precision'] or cfg['precision'] or get_settings()['precision']
-    prec = ('bf16' if bf16_supported(dev) else 'fp32') if prec == 'auto' else prec
+    dev = torch.device(device) if device is not None else torch.device('cpu'); prec = section_precision(cfg, 'classification', dev)
     seed_everything(seed)
     (x, y), (xv, yv), (xt, yt) = (load_xy(d, classes, c['size'], channels) for d in (train, val, test))
     net, weights = build_classifier(arch, len(classes), channels, c['pretrained'])

@@ -16,10 +16,10 @@ __all__ = ['SETTINGS_DEFAULTS', 'PATH_KEYS', 'PRECISIONS', 'SECTIONS', 'STAGE_KE
            'runs_dir', 'reports_dir', 'env_vars', 'DataConfig', 'GanConfig', 'ClassificationConfig',
            'SegmentationConfig', 'FidConfig', 'ReportConfig', 'RunConfig', 'parse_setting', 'parse_settings', 'archs',
            'check_config', 'default_config', 'resolve_profile', 'resolve_config', 'for_arch', 'arch_recipe',
-           'config_hash', 'seed_everything', 'get_device', 'bf16_supported', 'setup_torch', 'free_cores', 'autocast',
-           'atomic_open', 'atomic_write', 'write_json', 'read_json', 'CheckpointError', 'file_sha256',
-           'save_checkpoint', 'load_checkpoint', 'RunDir', 'new_run', 'list_runs', 'find_run', 'file_lock',
-           'interactive', 'progress', 'process_pool', 'expected_time', 'finished_run']
+           'config_hash', 'seed_everything', 'get_device', 'bf16_supported', 'setup_torch', 'free_cores',
+           'section_precision', 'autocast', 'atomic_open', 'atomic_write', 'write_json', 'read_json', 'CheckpointError',
+           'file_sha256', 'save_checkpoint', 'load_checkpoint', 'RunDir', 'new_run', 'list_runs', 'find_run',
+           'file_lock', 'interactive', 'progress', 'process_pool', 'expected_time', 'finished_run']
 
 # %% ../nbs/00_core.ipynb #98e25e4d
 class SSGNetError(Exception):
@@ -203,7 +203,7 @@ class ClassificationConfig:
     freeze_epochs:int = _f(1, 'fine_tune: epochs with the body frozen (pretrained weights only)', lo=0)
     tstr:bool = _f(True, 'also train on synthetic images only, test on real')
     bootstrap:int = _f(2000, 'bootstrap replicates of the intervals', lo=10)
-    precision:str|None = _f(None, 'medmnist recipe: fp32, bf16 or auto for the classifiers (None: the run-wide precision)', choices=PRECISIONS)
+    precision:str|None = _f(None, 'fp32, bf16 or auto for the classifiers (None: the run-wide precision)', choices=PRECISIONS)
     jobs:int|None = _f(None, 'medmnist recipe: models trained at once in separate processes (None: one per CPU core)', lo=1)
 
 @dataclasses.dataclass
@@ -231,6 +231,7 @@ class SegmentationConfig:
     warm_start:bool = _f(False, 'start each round from the previous model (the paper starts afresh)')
     early_stop:bool = _f(False, 'stop the rounds when validation Dice gains < 0.001')
     save_models:bool = _f(True, 'save each round\'s model in the run folder')
+    precision:str|None = _f(None, 'fp32, bf16 or auto for the segmentation networks (None: the run-wide precision)', choices=PRECISIONS)
 
 @dataclasses.dataclass
 class FidConfig:
@@ -371,8 +372,8 @@ _DEMO = _merge(default_config(), dict(
     data=dict(size=64, limit=None),
     gan=dict(resolution=64, z_dim=64, w_dim=64, cbase=2048, cmax=64, batch=8, kimg=0.2, tick_kimg=0.05, snap=1, pool_per_class=None, pool_total=200,
              ada_kimg=10, init={'demo': 'assets/demo/gan/{label}.pt'}, psi=0.9),
-    classification=dict(arch='resnet10t', size=64, batch=32, epochs=8, lr=1e-2, settings=['original', 'balanced', 0.2, 0.5], seeds=[0, 1, 2]),
-    segmentation=dict(encoder='regnetx_002', size=64, batch=16, epochs=6, rounds=2, pool_size=200, seeds=[0]),
+    classification=dict(arch='resnet10t', size=64, batch=32, epochs=8, lr=1e-2, settings=['original', 'balanced', 0.2, 0.5], seeds=[0, 1, 2], precision='auto'),
+    segmentation=dict(encoder='regnetx_002', size=64, batch=16, epochs=6, rounds=2, pool_size=200, seeds=[0], precision='auto'),
     fid=dict(max_images=200)))
 _CPU = _merge(default_config(), dict(
     auto_upstream=False,
@@ -388,8 +389,8 @@ _PAPER = _merge(_DEMO, dict(
     data=dict(size=256),
     gan=dict(resolution=256, z_dim=512, w_dim=512, cbase=32768, cmax=512, batch=32, kimg=5000, tick_kimg=4, snap=20, gamma=2.0, ada_kimg=500,
              pool_per_class=None, pool_total=10000, init=None, psi=1.0),
-    classification=dict(arch='resnet50', size=224, batch=64, epochs=100, schedule='paper', lr=5e-3, seeds=[0, 1, 2]),
-    segmentation=dict(encoder='resnet34', size=256, batch=32, epochs=300, lr=1e-3, rounds=2, pool_size=10000, seeds=[0, 1, 2],
+    classification=dict(arch='resnet50', size=224, batch=64, epochs=100, schedule='paper', lr=5e-3, seeds=[0, 1, 2], precision=None),
+    segmentation=dict(encoder='resnet34', size=256, batch=32, epochs=300, lr=1e-3, rounds=2, pool_size=10000, seeds=[0, 1, 2], precision=None,
                       transunet='R50-ViT-B_16', transunet_size=224),
     fid=dict(max_images=50000)))
 PROFILES = dict(smoke=default_config(), demo=_DEMO, cpu=_CPU, paper=_PAPER)
@@ -530,6 +531,14 @@ def free_cores(samples:int=5) -> int:
         except (OSError, ValueError, IndexError): return n
         time.sleep(0.02)
     return max(1, n - max(0, sorted(runs)[len(runs) // 2]))
+
+def section_precision(cfg:dict,     # resolved configuration
+                      section:str,   # 'classification' or 'segmentation': sections with their own `precision`
+                      device=None    # device the networks run on (for `auto`)
+                     ) -> str:
+    "The precision a section's networks train in: its own `precision`, else the run-wide one, else the setting; `auto` resolved on `device`."
+    p = cfg[section].get('precision') or cfg.get('precision') or get_settings()['precision']
+    return ('bf16' if bf16_supported(device) else 'fp32') if p == 'auto' else p
 
 def autocast(device, precision:str='fp32'):
     "Context manager: bf16 autocast on `device` when `precision == 'bf16'`, otherwise nothing."

@@ -1,4 +1,4 @@
-"""Run the whole test suite: every notebook with nbdev-test, then pytest; print one line `N passed, N failed`.
+"""Run the whole test suite: every notebook with tools/nbtest.py (nbdev-test, self-checks included), then pytest; print one line `N passed, N failed`.
 
 Notebooks count one test each. Exit status 0 only when both parts pass.
 """
@@ -11,7 +11,7 @@ BIN = Path(sys.executable).parent
 def run_notebooks():
     nbs = sorted(p.name for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
     t0 = time.time()
-    r = subprocess.run([str(BIN/'nbdev-test'), '--timing', '--do-print'], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([str(BIN/'python'), str(ROOT/'tools'/'nbtest.py'), '--timing', '--do-print'], cwd=ROOT, capture_output=True, text=True)
     out = r.stdout + r.stderr
     sys.stdout.write(out)
     failed = set()

@@ -92,3 +92,17 @@ def test_threads_marker_restores_the_original_setup():
     import torch, conftest
     assert torch.get_num_threads() == conftest._ORIGINAL['threads']
     assert {k: os.environ.get(k) for k in conftest.ONE} == conftest._ORIGINAL['env']
+
+def test_nbtest_runs_the_self_checks_papermill_skips():
+    "tools/nbtest.py (what `make test` runs) evaluates cells tagged `skip-execution`, which papermill skips; `#| eval: false` still wins."
+    import importlib.util, fastcore.nbio as nbio
+    spec = importlib.util.spec_from_file_location('nbtest_tool', ROOT/'tools'/'nbtest.py'); mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    nb = {'cells': [{'cell_type': 'code', 'id': 'a', 'metadata': {'tags': ['skip-execution']}, 'source': 'x = 1', 'outputs': [], 'execution_count': None},
+                    {'cell_type': 'code', 'id': 'b', 'metadata': {'tags': ['skip-execution']}, 'source': '#| eval: false\nx = 2', 'outputs': [], 'execution_count': None},
+                    {'cell_type': 'code', 'id': 'c', 'metadata': {}, 'source': 'x = 3', 'outputs': [], 'execution_count': None}],
+          'metadata': {'kernelspec': {'language': 'python', 'name': 'python3', 'display_name': 'python3'}}, 'nbformat': 4, 'nbformat_minor': 5}
+    cells = nbio.dict2nb(nb).cells
+    assert [mod.does_cell_eval(c, True) for c in cells] == [True, False, True]
+    assert cells[0].metadata['tags'] == ['skip-execution']            # the cell is left as it was
+    import nbdev.test
+    assert nbdev.test.does_cell_eval is mod.does_cell_eval             # nbdev-test chooses its cells with the patched test
