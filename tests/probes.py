@@ -846,9 +846,9 @@ def _gan_start(s) -> Path:
     return Path(train_loop(s.dl/'start', _gan().class_images('demo', 'normal', cfg), cfg['gan'], kimg=0, meta=dict(dataset='demo', label='normal'), show_progress=False)['checkpoint'])
 
 def _finished_gan_run(s):
-    "A finished class run of the demo's class normal: `_gan_start` adopted with gan.kimg = 0."
+    "A finished class run of the demo's class normal: 0.004 kimg trained from `_gan_start` (a trained run: continuing it resumes its snapshot)."
     from ssgnet_nb.stylegan3.training import snapshots
-    cfg = _smoke(kimg=0, grid_size=4, init=str(_gan_start(s)))
+    cfg = _smoke(kimg=0.004, grid_size=4, init=str(_gan_start(s)))
     r = _gan().train_class('demo', 'normal', cfg, show_progress=False)
     return r, cfg, snapshots(r.path)[-1]
 
@@ -856,7 +856,7 @@ def _finished_gan_run(s):
 def _(s):
     r, cfg, snap = _finished_gan_run(s)
     snap.write_bytes(snap.read_bytes()[:-10] + bytes(10)); s.guard(r.path/'done.json')      # damaged: the continuation cannot load it
-    return s.err(lambda: _gan().train_class('demo', 'normal', dict(cfg, gan=dict(cfg['gan'], kimg=0.004)), show_progress=False), snap.name)
+    return s.err(lambda: _gan().train_class('demo', 'normal', dict(cfg, gan=dict(cfg['gan'], kimg=0.008)), show_progress=False), snap.name)
 
 @case('concurrency', 'a second caller of a class run being trained waits for its lock, then reuses it')
 def _(s):
