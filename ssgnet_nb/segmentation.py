@@ -696,7 +696,7 @@ def run_segmentation(dataset:str,      # Dataset with masks
     real = {sp: load_real(dataset, sp, cfg) for sp in SPLITS}
     pl = pool_images(pool, s['size'], s['pool_size'], cfg['seed']) if pool is not None else None
     run = new_run(cfg, 'segmentation', tag=f"{s['model']}-{s['loss']}")
-    env = setup_torch(precision=cfg['segmentation']['precision'] or cfg['precision'])   # the section's own precision first
+    env = setup_torch(precision=section_precision(cfg, 'segmentation', get_device()))   # the section's own precision first
     run.log(f"run {run.path}: {dataset}, profile {cfg['profile']}, device {env['device']} ({env['threads']} thread(s)), precision {env['precision']}, pool {used} images")
     t0, recs = time.time(), []
     for seed in s['seeds']:
